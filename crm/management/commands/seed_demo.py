@@ -1,0 +1,52 @@
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from crm.demo import DEMO_PASSWORD, demo_users_ensure, seed_demo
+from crm.models import Contact
+
+
+class Command(BaseCommand):
+    help = (
+        "Create demo unions, employers, sites and contacts (idempotent), and optionally demo users."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--contacts", type=int, default=200, help="How many demo contacts (default 200)."
+        )
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=2026,
+            help="Random seed: the same seed gives the same people.",
+        )
+        parser.add_argument(
+            "--users", action="store_true", help="Also create one demo user per role."
+        )
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Do nothing but the users when the database has contacts.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["contacts"] < 0:
+            raise CommandError("--contacts must be zero or more.")
+        if options["if_empty"] and Contact.objects.exists():
+            self.stdout.write("The database has contacts already: demo data left as it is.")
+        else:
+            report = seed_demo(contacts=options["contacts"], seed=options["seed"])
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Demo data: {report.unions} unions, {report.employers} employers, "
+                    f"{report.sites} sites, {report.contacts} contacts, "
+                    f"{report.memberships} memberships created."
+                )
+            )
+        if options["users"]:
+            logins = demo_users_ensure()
+            self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+            for username, role in logins:
+                self.stdout.write(f"  {username:<10} {role}")

@@ -1,0 +1,93 @@
+"""The four roles and their exact permissions: the one place that says who may do what.
+
+Groups are created and kept equal to this table by data migrations (`sync_roles`); a test
+compares the database with it, so a permission cannot be granted anywhere else by accident.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+OUTREACH_STAFF = "Outreach staff"
+ORGANIZER = "Organizer"
+MANAGER = "Manager"
+ADMINISTRATOR = "Administrator"
+
+ROLE_LABELS = {
+    OUTREACH_STAFF: _("Outreach staff"),
+    ORGANIZER: _("Organizer"),
+    MANAGER: _("Manager"),
+    ADMINISTRATOR: _("Administrator"),
+}
+
+_CORE = ("union", "employer", "site", "contact", "membership")
+_REFERENCE = ("sector", "language", "tag")
+
+
+def _perms(app: str, actions: tuple[str, ...], models: tuple[str, ...]) -> set[str]:
+    return {f"{app}.{action}_{model}" for action in actions for model in models}
+
+
+_STAFF = _perms("crm", ("view",), ("union", "contact", "membership", "sector", "language", "tag"))
+
+_ORGANIZER = (
+    _STAFF
+    | _perms("crm", ("view", "add", "change"), _CORE)
+    | _perms("crm", ("add",), ("tag",))
+    | _perms("crm", ("delete",), ("membership",))
+    | {"crm.import_contacts", "crm.export_contacts"}
+)
+
+_MANAGER = _perms("crm", ("view",), _CORE + _REFERENCE) | {"crm.export_contacts"}
+
+# Administrators run the system: users, roles, reference data and every record (the Django admin
+# is theirs). Erasing a person is a deletion of a contact and stays theirs alone.
+_ADMINISTRATOR = (
+    _perms("auth", ("view", "add", "change", "delete"), ("user", "group"))
+    | _perms("crm", ("view", "add", "change", "delete"), _CORE + _REFERENCE)
+    | {"crm.import_contacts", "crm.export_contacts", "crm.view_workerheartbeat"}
+)
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    OUTREACH_STAFF: frozenset(_STAFF),
+    ORGANIZER: frozenset(_ORGANIZER),
+    MANAGER: frozenset(_MANAGER),
+    ADMINISTRATOR: frozenset(_ADMINISTRATOR),
+}
+
+
+def sync_roles(apps: Any, schema_editor: Any = None) -> None:
+    """Make each role group hold exactly the permissions of ROLE_PERMISSIONS.
+
+    Runs inside migrations (with historical models). Permission rows are normally created after
+    migrations finish, so they are created here first for the apps migrated so far.
+    """
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _created = group_model.objects.get_or_create(name=role)
+        wanted = []
+        for name in sorted(names):
+            app_label, codename = name.split(".")
+            permission = permission_model.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            # A permission of a model that a later migration adds is granted by that migration's
+            # own sync_roles call; the test of the final state catches any that never appear.
+            if permission is not None:
+                wanted.append(permission)
+        group.permissions.set(wanted)
+
+
+def unsync_roles(apps: Any, schema_editor: Any = None) -> None:
+    """Reverse of the first sync: the groups go, users keep their accounts."""
+    apps.get_model("auth", "Group").objects.filter(name__in=list(ROLE_PERMISSIONS)).delete()

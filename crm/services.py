@@ -1,0 +1,236 @@
+"""Writes of the core app. Views, the admin actions, commands and tasks all go through these."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.models import (
+    Consent,
+    ConsentSource,
+    Contact,
+    Employer,
+    Membership,
+    Site,
+    Tag,
+    Union,
+    WorkerHeartbeat,
+)
+
+User = AbstractBaseUser | AnonymousUser
+
+CONTACT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "country",
+    "employer",
+    "site",
+    "trade",
+    "preferred_language",
+    "timezone",
+    "notes",
+    "email_consent",
+    "do_not_contact",
+)
+_NULLABLE = {"employer", "site", "preferred_language"}
+UNION_FIELDS = (
+    "name",
+    "acronym",
+    "country",
+    "kind",
+    "parent",
+    "membership_size",
+    "website",
+    "notes",
+)
+
+
+def _actor(user: User | None) -> Any:
+    return user if user is not None and user.is_authenticated else None
+
+
+def tags_parse(text: str) -> list[str]:
+    """Tag names from "a, b; c": trimmed, de-duplicated case-insensitively, order kept."""
+    seen: dict[str, str] = {}
+    for raw in text.replace(";", ",").split(","):
+        name = " ".join(raw.split())[:60]
+        if name and name.casefold() not in seen:
+            seen[name.casefold()] = name
+    return list(seen.values())
+
+
+def tags_get_or_create(*, names: Iterable[str]) -> list[Tag]:
+    """Existing tags matched case-insensitively; missing ones are created."""
+    wanted = {name.casefold(): name for name in names}
+    if not wanted:
+        return []
+    existing = {
+        tag.name.casefold(): tag
+        for tag in Tag.objects.annotate(key=Lower("name")).filter(key__in=wanted)
+    }
+    created = [Tag.objects.create(name=name) for key, name in wanted.items() if key not in existing]
+    return [*existing.values(), *created]
+
+
+def _contact_apply(*, contact: Contact, data: Mapping[str, Any], by: User | None) -> Contact:
+    previous_consent = contact.email_consent if contact.pk else None
+    for field in CONTACT_FIELDS:
+        if field in data:
+            setattr(
+                contact, field, data[field] if data[field] is not None or field in _NULLABLE else ""
+            )
+    if contact.email_consent != previous_consent and contact.email_consent != Consent.UNKNOWN:
+        contact.email_consent_at = timezone.now()
+        contact.email_consent_source = data.get("email_consent_source") or ConsentSource.STAFF
+    contact.updated_by = _actor(by)
+    # simple-history reads this outside a request (commands, tasks); inside one it has the user.
+    contact._history_user = _actor(by)  # type: ignore[attr-defined]
+    if contact.pk is None:
+        contact.created_by = _actor(by)
+    contact.full_clean()
+    contact.save()
+    languages = list(data.get("languages") or [])
+    if contact.preferred_language is not None and contact.preferred_language not in languages:
+        languages.append(contact.preferred_language)
+    if "languages" in data or contact.preferred_language is not None:
+        contact.languages.set(languages)
+    if "tags" in data:
+        names = data["tags"] if not isinstance(data["tags"], str) else tags_parse(data["tags"])
+        contact.tags.set(tags_get_or_create(names=names))
+    return contact
+
+
+@transaction.atomic
+def contact_create(*, data: Mapping[str, Any], by: User | None) -> Contact:
+    """Create a contact, and its first membership when `union` is given; or ValidationError."""
+    contact = _contact_apply(contact=Contact(), data=data, by=by)
+    if data.get("union"):
+        membership_add(
+            contact=contact,
+            union=data["union"],
+            role=data.get("union_role") or Membership.Role.MEMBER,
+            start_date=data.get("union_since"),
+            by=by,
+        )
+    return contact
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, data: Mapping[str, Any], by: User | None) -> Contact:
+    return _contact_apply(contact=contact, data=data, by=by)
+
+
+@transaction.atomic
+def membership_add(
+    *,
+    contact: Contact,
+    union: Union,
+    role: str,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    by: User | None = None,
+) -> Membership:
+    if (
+        end_date is None
+        and Membership.objects.filter(
+            contact=contact, union=union, role=role, end_date__isnull=True
+        ).exists()
+    ):
+        raise ValidationError(
+            _("%(contact)s already has this role in %(union)s.")
+            % {"contact": contact, "union": union}
+        )
+    membership = Membership(
+        contact=contact, union=union, role=role, start_date=start_date, end_date=end_date
+    )
+    membership.full_clean()
+    membership.save()
+    return membership
+
+
+@transaction.atomic
+def membership_end(
+    *, membership: Membership, end_date: date | None = None, by: User | None = None
+) -> Membership:
+    membership.end_date = end_date or timezone.localdate()
+    membership.full_clean()
+    membership.save(update_fields=["end_date"])
+    return membership
+
+
+def _union_apply(*, union: Union, data: Mapping[str, Any], by: User | None) -> Union:
+    for field in UNION_FIELDS:
+        if field in data:
+            value = data[field]
+            setattr(
+                union,
+                field,
+                "" if value is None and field not in {"parent", "membership_size"} else value,
+            )
+    union.updated_by = _actor(by)
+    union._history_user = _actor(by)  # type: ignore[attr-defined]
+    if union.pk is None:
+        union.created_by = _actor(by)
+    affiliations = list(data.get("affiliations") or [])
+    wrong = [
+        other
+        for other in affiliations
+        if other.kind not in {Union.Kind.GLOBAL_FEDERATION, Union.Kind.NATIONAL_CENTRE}
+        or other.pk == union.pk
+    ]
+    if wrong:
+        raise ValidationError(
+            {
+                "affiliations": _(
+                    "A union is affiliated only to global federations and national centres."
+                )
+            }
+        )
+    union.full_clean()
+    union.save()
+    if "affiliations" in data:
+        union.affiliations.set(affiliations)
+    if "sectors" in data:
+        union.sectors.set(data["sectors"] or [])
+    if "languages" in data:
+        union.languages.set(data["languages"] or [])
+    return union
+
+
+@transaction.atomic
+def union_create(*, data: Mapping[str, Any], by: User | None) -> Union:
+    return _union_apply(union=Union(), data=data, by=by)
+
+
+@transaction.atomic
+def union_update(*, union: Union, data: Mapping[str, Any], by: User | None) -> Union:
+    return _union_apply(union=union, data=data, by=by)
+
+
+@transaction.atomic
+def record_save(*, instance: Employer | Site, by: User | None) -> Employer | Site:
+    """Validate and save an employer or a site with who changed it."""
+    instance.updated_by = _actor(by)
+    instance._history_user = _actor(by)  # type: ignore[union-attr]
+    if instance.pk is None:
+        instance.created_by = _actor(by)
+    instance.full_clean()
+    instance.save()
+    return instance
+
+
+def worker_heartbeat_record(*, worker: str) -> WorkerHeartbeat:
+    heartbeat, _created = WorkerHeartbeat.objects.update_or_create(
+        worker=worker[:200], defaults={"seen_at": timezone.now()}
+    )
+    return heartbeat

@@ -1,0 +1,19 @@
+"""Text folding for search: the same function prepares stored text and queries."""
+
+import unicodedata
+
+
+def fold(value: str) -> str:
+    """Lower-case and strip accents, for every script: "Müller" and "MULLER" both give "muller".
+
+    Python does this rather than the database because SQLite's lower() only knows ASCII and
+    PostgreSQL's depends on the cluster's locale.
+    """
+    decomposed = unicodedata.normalize("NFKD", value)
+    stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    return unicodedata.normalize("NFC", stripped).casefold()
+
+
+def search_terms(query: str, *, limit: int = 6) -> list[str]:
+    """Split a search box entry into folded terms (at most `limit`, to bound the query)."""
+    return [term for term in fold(query).split() if term][:limit]

@@ -1,0 +1,37 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from crm import health, views
+
+crm_patterns = [
+    path("contacts/", views.contact_list, name="contact_list"),
+    path("contacts/new/", views.contact_create, name="contact_create"),
+    path("contacts/<int:pk>/", views.contact_detail, name="contact_detail"),
+    path("contacts/<int:pk>/edit/", views.contact_update, name="contact_update"),
+    path("contacts/<int:pk>/memberships/new/", views.membership_create, name="membership_create"),
+    path("memberships/<int:pk>/end/", views.membership_end, name="membership_end"),
+    path("unions/", views.union_list, name="union_list"),
+    path("unions/new/", views.union_create, name="union_create"),
+    path("unions/<int:pk>/", views.union_detail, name="union_detail"),
+    path("unions/<int:pk>/edit/", views.union_update, name="union_update"),
+    path("employers/", views.employer_list, name="employer_list"),
+    path("employers/new/", views.employer_create, name="employer_create"),
+    path("employers/<int:pk>/", views.employer_detail, name="employer_detail"),
+    path("employers/<int:pk>/edit/", views.employer_update, name="employer_update"),
+    path("employers/<int:employer_pk>/sites/new/", views.site_create, name="site_create"),
+    path("sites/<int:pk>/edit/", views.site_update, name="site_update"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("", include((crm_patterns, "crm"))),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", health.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

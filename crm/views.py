@@ -1,0 +1,305 @@
+"""Staff pages for unions, employers and contacts: permission, form, one service call, response."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.forms import BaseForm
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django_htmx.middleware import HtmxDetails
+
+from crm import selectors, services
+from crm.forms import (
+    ContactFilterForm,
+    ContactForm,
+    EmployerForm,
+    MembershipForm,
+    SiteForm,
+    UnionFilterForm,
+    UnionForm,
+)
+from crm.models import Contact, Employer, Membership, Site, Union
+from crm.navigation import nav_items_for
+
+View = Callable[..., HttpResponse]
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def role_required(permission: str) -> Callable[[View], View]:
+    """Anonymous visitors go to the login page; signed-in users without the permission get 403."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not request.user.has_perm(permission):
+                raise PermissionDenied(permission)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    items = nav_items_for(request.user)
+    if not items:
+        raise PermissionDenied("no role")
+    return redirect(items[0].url)
+
+
+def _save(request: HttpRequest, form: BaseForm, action: Callable[[], Any]) -> Any:
+    """Run a service with the form's data; its validation errors are shown on the form."""
+    try:
+        return action()
+    except ValidationError as error:
+        form.add_error(None, error)
+        return None
+
+
+def _page(request: HttpRequest, items: Any) -> Any:
+    return Paginator(items, settings.CRM_PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+# Contacts
+
+
+@role_required("crm.view_contact")
+def contact_list(request: HtmxHttpRequest) -> HttpResponse:
+    form = ContactFilterForm(request.GET or None)
+    page = _page(request, selectors.contact_list(filters=form.filters()))
+    template = "crm/contact_results.html" if request.htmx else "crm/contact_list.html"
+    return render(
+        request, template, {"form": form, "page": page, "query": _query_without_page(request)}
+    )
+
+
+@role_required("crm.view_contact")
+def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        contact = selectors.contact_detail(pk=pk)
+    except Contact.DoesNotExist:
+        raise Http404 from None
+    history = selectors.history_entries(obj=contact)
+    return render(request, "crm/contact_detail.html", {"contact": contact, "history": history})
+
+
+@role_required("crm.add_contact")
+def contact_create(request: HttpRequest) -> HttpResponse:
+    form = ContactForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        contact = _save(
+            request, form, lambda: services.contact_create(data=form.cleaned_data, by=request.user)
+        )
+        if contact is not None:
+            messages.success(request, _("Contact %(name)s created.") % {"name": contact})
+            return redirect(contact)
+    return render(request, "crm/contact_form.html", {"form": form})
+
+
+@role_required("crm.change_contact")
+def contact_update(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(Contact, pk=pk)
+    form = ContactForm(request.POST or None, instance=contact)
+    if request.method == "POST" and form.is_valid():
+        saved = _save(
+            request,
+            form,
+            lambda: services.contact_update(
+                contact=contact, data=form.cleaned_data, by=request.user
+            ),
+        )
+        if saved is not None:
+            messages.success(request, _("Contact %(name)s saved.") % {"name": saved})
+            return redirect(saved)
+    return render(request, "crm/contact_form.html", {"form": form, "contact": contact})
+
+
+@role_required("crm.add_membership")
+def membership_create(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(Contact, pk=pk)
+    form = MembershipForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        membership = _save(
+            request,
+            form,
+            lambda: services.membership_add(
+                contact=contact,
+                union=data["union"],
+                role=data["role"],
+                start_date=data["start_date"],
+                end_date=data["end_date"],
+                by=request.user,
+            ),
+        )
+        if membership is not None:
+            messages.success(request, _("Membership added."))
+            return redirect(contact)
+    return render(request, "crm/membership_form.html", {"form": form, "contact": contact})
+
+
+@role_required("crm.change_membership")
+@require_POST
+def membership_end(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = get_object_or_404(Membership.objects.select_related("contact"), pk=pk)
+    try:
+        services.membership_end(membership=membership, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Membership ended today."))
+    return redirect(membership.contact)
+
+
+# Unions
+
+
+@role_required("crm.view_union")
+def union_list(request: HtmxHttpRequest) -> HttpResponse:
+    form = UnionFilterForm(request.GET or None)
+    page = _page(request, selectors.union_list(filters=form.filters()))
+    template = "crm/union_results.html" if request.htmx else "crm/union_list.html"
+    return render(
+        request, template, {"form": form, "page": page, "query": _query_without_page(request)}
+    )
+
+
+@role_required("crm.view_union")
+def union_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        union = selectors.union_detail(pk=pk)
+    except Union.DoesNotExist:
+        raise Http404 from None
+    context = {
+        "union": union,
+        "members": selectors.union_members(union=union)
+        if request.user.has_perm("crm.view_contact")
+        else [],
+        "history": selectors.history_entries(obj=union),
+    }
+    return render(request, "crm/union_detail.html", context)
+
+
+@role_required("crm.add_union")
+def union_create(request: HttpRequest) -> HttpResponse:
+    form = UnionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        union = _save(
+            request, form, lambda: services.union_create(data=form.cleaned_data, by=request.user)
+        )
+        if union is not None:
+            messages.success(request, _("Union %(name)s created.") % {"name": union})
+            return redirect(union)
+    return render(request, "crm/union_form.html", {"form": form})
+
+
+@role_required("crm.change_union")
+def union_update(request: HttpRequest, pk: int) -> HttpResponse:
+    union = get_object_or_404(Union, pk=pk)
+    form = UnionForm(request.POST or None, instance=union)
+    if request.method == "POST" and form.is_valid():
+        saved = _save(
+            request,
+            form,
+            lambda: services.union_update(union=union, data=form.cleaned_data, by=request.user),
+        )
+        if saved is not None:
+            messages.success(request, _("Union %(name)s saved.") % {"name": saved})
+            return redirect(saved)
+    return render(request, "crm/union_form.html", {"form": form, "union": union})
+
+
+# Employers and sites
+
+
+@role_required("crm.view_employer")
+def employer_list(request: HttpRequest) -> HttpResponse:
+    employers = Employer.objects.annotate(site_count=Count("sites", distinct=True)).order_by("name")
+    return render(request, "crm/employer_list.html", {"page": _page(request, employers)})
+
+
+@role_required("crm.view_employer")
+def employer_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    employer = get_object_or_404(Employer, pk=pk)
+    sites = (
+        employer.sites.select_related("sector")
+        .annotate(contact_count=Count("contacts"))
+        .order_by("country", "city")
+    )
+    return render(request, "crm/employer_detail.html", {"employer": employer, "sites": sites})
+
+
+@role_required("crm.add_employer")
+def employer_create(request: HttpRequest) -> HttpResponse:
+    form = EmployerForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        employer = _save(
+            request, form, lambda: services.record_save(instance=form.instance, by=request.user)
+        )
+        if employer is not None:
+            return redirect("crm:employer_detail", pk=employer.pk)
+    return render(request, "crm/employer_form.html", {"form": form})
+
+
+@role_required("crm.change_employer")
+def employer_update(request: HttpRequest, pk: int) -> HttpResponse:
+    form = EmployerForm(request.POST or None, instance=get_object_or_404(Employer, pk=pk))
+    if request.method == "POST" and form.is_valid():
+        employer = _save(
+            request, form, lambda: services.record_save(instance=form.instance, by=request.user)
+        )
+        if employer is not None:
+            return redirect("crm:employer_detail", pk=employer.pk)
+    return render(request, "crm/employer_form.html", {"form": form, "employer": form.instance})
+
+
+@role_required("crm.add_site")
+def site_create(request: HttpRequest, employer_pk: int) -> HttpResponse:
+    employer = get_object_or_404(Employer, pk=employer_pk)
+    form = SiteForm(request.POST or None, instance=Site(employer=employer))
+    if request.method == "POST" and form.is_valid():
+        site = _save(
+            request, form, lambda: services.record_save(instance=form.instance, by=request.user)
+        )
+        if site is not None:
+            return redirect("crm:employer_detail", pk=employer.pk)
+    return render(request, "crm/site_form.html", {"form": form, "employer": employer})
+
+
+@role_required("crm.change_site")
+def site_update(request: HttpRequest, pk: int) -> HttpResponse:
+    site = get_object_or_404(Site.objects.select_related("employer"), pk=pk)
+    form = SiteForm(request.POST or None, instance=site)
+    if request.method == "POST" and form.is_valid():
+        saved = _save(
+            request, form, lambda: services.record_save(instance=form.instance, by=request.user)
+        )
+        if saved is not None:
+            return redirect("crm:employer_detail", pk=site.employer_id)
+    return render(
+        request, "crm/site_form.html", {"form": form, "employer": site.employer, "site": site}
+    )
+
+
+def _query_without_page(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()

@@ -1,0 +1,1 @@
+"""Consultations, follow-ups and reports: filled in by their own issues."""

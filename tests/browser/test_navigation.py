@@ -1,0 +1,47 @@
+"""Each role signs in and sees only its own navigation; others are turned away."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import live, sign_in
+
+pytestmark = [pytest.mark.browser, live]
+
+EXPECTED_NAV = {
+    "outreach_staffer": ["contacts", "unions"],
+    "organizer": ["contacts", "unions", "employers"],
+    "manager": ["contacts", "unions", "employers"],
+    "administrator": ["contacts", "unions", "employers", "admin"],
+}
+CAN_ADD_CONTACTS = {"organizer", "administrator"}
+
+
+@pytest.mark.parametrize("persona", list(EXPECTED_NAV))
+def test_it_shows_each_role_its_own_navigation(page, live_server, request, persona):
+    user = request.getfixturevalue(persona)
+    sign_in(page, live_server, user.username)
+    assert page.url == f"{live_server.url}/contacts/"
+    nav = page.locator("[data-nav]").evaluate_all("links => links.map(link => link.dataset.nav)")
+    assert nav == EXPECTED_NAV[persona]
+    assert page.get_by_role("button", name="New contact").count() == (
+        1 if persona in CAN_ADD_CONTACTS else 0
+    )
+
+
+def test_it_shows_the_no_access_page_to_an_outsider(page, live_server, outsider):
+    sign_in(page, live_server, outsider.username)
+    assert page.get_by_role("heading", name="No access").is_visible()
+    assert "no role yet" in page.locator("[data-testid=no-access]").inner_text()
+    assert page.locator("[data-nav]").count() == 0
+
+
+def test_it_sends_anonymous_visitors_to_login_and_back(page, live_server, manager):
+    page.goto(f"{live_server.url}/unions/")
+    assert "/accounts/login/" in page.url
+    page.get_by_label("Username").fill(manager.username)
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("alert").is_visible()
+    sign_in(page, live_server, manager.username, next_path="/unions/")
+    assert page.url == f"{live_server.url}/unions/"
