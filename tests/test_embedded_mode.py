@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -108,8 +109,10 @@ def test_it_runs_web_worker_and_beat_without_any_server(embedded_env, tmp_path):
         os.killpg(honcho.pid, signal.SIGINT)
         honcho.wait(timeout=30)
         log.close()
-    time.sleep(1)
-    leftovers = subprocess.run(
-        ["pgrep", "-f", f"runserver 127.0.0.1:{port}"], capture_output=True, text=True, check=False
-    )
-    assert leftovers.stdout == ""
+    output = (tmp_path / "honcho.log").read_text()
+    pids = [int(pid) for pid in re.findall(r"started \(pid=(\d+)\)", output)]
+    assert len(pids) == 3, output
+    assert "SIGKILL" not in output, output  # each process stopped by itself, none had to be killed
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

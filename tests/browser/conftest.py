@@ -76,9 +76,11 @@ def phone(browser):
     context.close()
 
 
-def sign_in(page, live_server, username: str, next_path: str = "/") -> None:
+def sign_in(
+    page, live_server, username: str, next_path: str = "/", password: str = PASSWORD
+) -> None:
     page.goto(f"{live_server.url}{next_path}")
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()

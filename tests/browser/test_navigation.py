@@ -1,31 +1,37 @@
-"""Each role signs in and sees only its own navigation; others are turned away."""
+"""Each demo login signs in and sees only its role's navigation; others are turned away."""
 
 from __future__ import annotations
 
 import pytest
 
+from crm.demo import DEMO_PASSWORD, DEMO_USERS, demo_users_ensure
 from tests.browser.conftest import live, sign_in
 
 pytestmark = [pytest.mark.browser, live]
 
+# The logins `make run` prints, and what each one's navigation shows.
 EXPECTED_NAV = {
-    "outreach_staffer": ["contacts", "unions"],
+    "outreach": ["contacts", "unions"],
     "organizer": ["contacts", "unions", "employers"],
     "manager": ["contacts", "unions", "employers"],
-    "administrator": ["contacts", "unions", "employers", "admin"],
+    "admin": ["contacts", "unions", "employers", "admin"],
 }
-CAN_ADD_CONTACTS = {"organizer", "administrator"}
+CAN_ADD_CONTACTS = {"organizer", "admin"}
 
 
-@pytest.mark.parametrize("persona", list(EXPECTED_NAV))
-def test_it_shows_each_role_its_own_navigation(page, live_server, request, persona):
-    user = request.getfixturevalue(persona)
-    sign_in(page, live_server, user.username)
+def test_it_covers_every_demo_login():
+    assert sorted(EXPECTED_NAV) == sorted(username for username, _role in DEMO_USERS)
+
+
+@pytest.mark.parametrize("username", list(EXPECTED_NAV))
+def test_it_shows_each_demo_role_its_own_navigation(page, live_server, username):
+    demo_users_ensure()
+    sign_in(page, live_server, username, password=DEMO_PASSWORD)
     assert page.url == f"{live_server.url}/contacts/"
     nav = page.locator("[data-nav]").evaluate_all("links => links.map(link => link.dataset.nav)")
-    assert nav == EXPECTED_NAV[persona]
+    assert nav == EXPECTED_NAV[username]
     assert page.get_by_role("button", name="New contact").count() == (
-        1 if persona in CAN_ADD_CONTACTS else 0
+        1 if username in CAN_ADD_CONTACTS else 0
     )
 
 
