@@ -380,13 +380,22 @@ def seed_demo(*, contacts: int, seed: int, batch_size: int = 2000) -> SeedReport
     return report
 
 
+class DemoUserConflictError(Exception):
+    """A real account has the name of a demo login."""
+
+
 def demo_users_ensure() -> list[tuple[str, str]]:
-    """One user per role (password DEMO_PASSWORD); the administrator may use the Django admin."""
+    """One user per role (password DEMO_PASSWORD); the administrator may use the Django admin.
+
+    An existing account is left alone unless it is itself a demo account, so that a real user
+    called "admin" never gets a role or a known password from here.
+    """
     logins = []
     for username, role in DEMO_USERS:
-        user, created = User.objects.get_or_create(
-            username=username, defaults={"email": f"{username}@demo.example.org"}
-        )
+        email = f"{username}@demo.example.org"
+        user, created = User.objects.get_or_create(username=username, defaults={"email": email})
+        if not created and user.email != email:
+            raise DemoUserConflictError(username)
         if created:
             user.set_password(DEMO_PASSWORD)
             user.is_staff = role == roles.ADMINISTRATOR

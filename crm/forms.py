@@ -37,6 +37,15 @@ def _timezone_choices() -> list[tuple[str, str]]:
     return [("", str(_("Default for the country"))), *[(name, name) for name in timezone_names()]]
 
 
+def _valid_fields(form: forms.Form) -> dict[str, Any]:
+    """The fields that validated. One bad value (say a deleted tag in a bookmark) must not drop
+    the other filters, so the form's overall validity is not what counts here."""
+    if not form.is_bound:
+        return {}
+    form.is_valid()
+    return form.cleaned_data
+
+
 class ContactFilterForm(forms.Form):
     q = forms.CharField(
         label=_("Search"),
@@ -73,7 +82,7 @@ class ContactFilterForm(forms.Form):
 
     def filters(self) -> ContactFilters:
         """The valid filters; an invalid one (say a deleted union in a bookmark) is ignored."""
-        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        data = _valid_fields(self)
         language = data.get("language")
         return ContactFilters(
             q=data.get("q", ""),
@@ -107,7 +116,7 @@ class UnionFilterForm(forms.Form):
         cast(forms.ChoiceField, self.fields["sector"]).choices = _any_sector()
 
     def filters(self) -> UnionFilters:
-        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        data = _valid_fields(self)
         return UnionFilters(
             q=data.get("q", ""),
             country=data.get("country", ""),
@@ -155,12 +164,12 @@ class ContactForm(forms.ModelForm):
             "notes": forms.Textarea(attrs={"rows": 3}),
         }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, allow_membership: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cast(forms.ModelChoiceField, self.fields["site"]).queryset = Site.objects.select_related(
             "employer"
         )
-        if self.instance.pk:
+        if self.instance.pk or not allow_membership:
             del self.fields["union"]
             del self.fields["union_role"]
             self.initial["tags"] = ", ".join(tag.name for tag in self.instance.tags.all())

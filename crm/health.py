@@ -24,10 +24,14 @@ def _database() -> None:
 
 
 def _cache() -> None:
-    token = get_random_string(12)
-    cache.set("healthz", token, timeout=30)
-    if cache.get("healthz") != token:
-        raise RuntimeError("cache did not return the value just stored")
+    # A key per probe: concurrent probes from several load balancers must not read each other's.
+    key = f"healthz:{get_random_string(16)}"
+    cache.set(key, "ok", timeout=30)
+    try:
+        if cache.get(key) != "ok":
+            raise RuntimeError("cache did not return the value just stored")
+    finally:
+        cache.delete(key)
 
 
 def _broker() -> None:

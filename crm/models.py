@@ -14,19 +14,31 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language_info
 from django.utils.translation import gettext_lazy as _
+from django_countries import countries
 from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
 from crm.text import fold
 from crm.timezones import default_timezone, is_valid_timezone
 
+# Labels of the seeded sectors, so that they are translated; sectors added later show their name.
+SECTOR_LABELS = {
+    "aerospace": _("Aerospace"),
+    "shipbuilding": _("Shipbuilding"),
+    "land-systems": _("Land systems"),
+    "munitions": _("Munitions"),
+    "electronics": _("Electronics"),
+    "materials": _("Materials"),
+    "other": _("Other"),
+}
+
 
 class Sector(models.Model):
     """Defense-manufacturing sector (aerospace, shipbuilding, …), seeded by a data migration."""
 
-    slug = models.SlugField(primary_key=True, max_length=40)
+    slug = models.SlugField(_("code"), primary_key=True, max_length=40)
     name = models.CharField(_("name"), max_length=100)
-    position = models.PositiveSmallIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(_("position in lists"), default=0)
 
     class Meta:
         ordering = ["position", "name"]
@@ -34,7 +46,7 @@ class Sector(models.Model):
         verbose_name_plural = _("sectors")
 
     def __str__(self) -> str:
-        return self.name
+        return str(SECTOR_LABELS.get(self.slug, self.name))
 
 
 class Language(models.Model):
@@ -195,6 +207,19 @@ class Union(Stamped):
             )
         if self.kind != self.Kind.GLOBAL_FEDERATION and not self.country:
             errors["country"] = _("Choose the country of this union.")
+        if self.pk is not None:
+            # Changing the kind must not leave locals under a non-national union, or affiliates
+            # pointing at something that is no longer a federation or a national centre.
+            if self.kind != self.Kind.NATIONAL_UNION and self.locals.exists():
+                errors["kind"] = _("This union has locals: it must stay a national union.")
+            elif (
+                self.kind not in {self.Kind.GLOBAL_FEDERATION, self.Kind.NATIONAL_CENTRE}
+                and self.affiliates.exists()
+            ):
+                errors["kind"] = _(
+                    "Unions are affiliated to this one: "
+                    "it must stay a federation or a national centre."
+                )
         if errors:
             raise ValidationError(errors)
 
@@ -480,6 +505,7 @@ def normalize_phone(value: str, region: str | None) -> str:
     if number is None or not phonenumbers.is_valid_number(number):
         if region:
             message = _("%(value)s is not a valid phone number for %(country)s.")
+            region = str(countries.name(region)) or region
         else:
             message = _(
                 "%(value)s is not a valid phone number; write it as +<country code> <number>."
@@ -521,6 +547,14 @@ class Membership(models.Model):
                 name="crm_membership_dates_ordered",
                 violation_error_message=_("A membership cannot end before it starts."),
             ),
+            models.UniqueConstraint(
+                "contact",
+                "union",
+                "role",
+                condition=models.Q(end_date__isnull=True),
+                name="crm_membership_one_open_role",
+                violation_error_message=_("This person already has this role in this union."),
+            ),
         ]
         indexes = [models.Index(fields=["union", "end_date"], name="crm_membership_union_current")]
 
@@ -535,8 +569,8 @@ class Membership(models.Model):
 class WorkerHeartbeat(models.Model):
     """Last time each Celery worker ran the periodic heartbeat; shown by /healthz."""
 
-    worker = models.CharField(max_length=200, unique=True)
-    seen_at = models.DateTimeField()
+    worker = models.CharField(_("worker"), max_length=200, unique=True)
+    seen_at = models.DateTimeField(_("last seen at"))
 
     class Meta:
         verbose_name = _("worker heartbeat")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from crm.models import Contact, Membership, Tag, Union
@@ -109,21 +109,26 @@ def union_list(*, filters: UnionFilters) -> QuerySet[Union]:
                 Union.sectors.through.objects.filter(union=OuterRef("pk"), sector=filters.sector)
             )
         )
+    # Subqueries rather than two joined Counts, which would multiply each other's rows.
+    people = (
+        Membership.objects.filter(_current_memberships(), union=OuterRef("pk"))
+        .values("union")
+        .annotate(n=Count("contact", distinct=True))
+        .values("n")
+    )
+    locals_ = (
+        Union.objects.filter(parent=OuterRef("pk"))
+        .values("parent")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return (
         unions.annotate(
-            member_count=Count(
-                "memberships", filter=_current_memberships_of("memberships"), distinct=True
-            ),
-            local_count=Count("locals", distinct=True),
+            member_count=Coalesce(Subquery(people), 0),
+            local_count=Coalesce(Subquery(locals_), 0),
         )
         .prefetch_related("sectors")
         .order_by("name", "id")
-    )
-
-
-def _current_memberships_of(prefix: str) -> Q:
-    return Q(**{f"{prefix}__end_date__isnull": True}) | Q(
-        **{f"{prefix}__end_date__gte": timezone.localdate()}
     )
 
 
@@ -136,13 +141,16 @@ def union_detail(*, pk: int) -> Union:
             "languages",
             Prefetch("locals", queryset=Union.objects.order_by("name")),
         )
-        .annotate(
-            member_count=Count(
-                "memberships", filter=_current_memberships_of("memberships"), distinct=True
-            )
-        )
         .get(pk=pk)
     )
+
+
+def union_people_count(*, union: Union) -> int:
+    """People with a current membership in the union or one of its locals."""
+    members = Membership.objects.filter(
+        union_family(union), _current_memberships(), contact=OuterRef("pk")
+    )
+    return Contact.objects.filter(Exists(members)).count()
 
 
 def union_members(*, union: Union, limit: int = 25) -> list[Membership]:
@@ -151,52 +159,3 @@ def union_members(*, union: Union, limit: int = 25) -> list[Membership]:
         .select_related("contact")
         .order_by("contact__last_name", "contact__first_name", "id")[:limit]
     )
-
-
-@dataclass
-class HistoryEntry:
-    when: Any
-    who: Any
-    kind: str
-    changes: list[tuple[str, Any, Any]] = field(default_factory=list)
-
-
-def history_entries(*, obj: Contact | Union, limit: int = 20) -> list[HistoryEntry]:
-    """The latest changes of a record, newest first, each with the fields it changed.
-
-    Bounded by `limit` because comparing versions reads their many-to-many snapshots.
-    """
-    records = list(
-        obj.history.select_related("history_user").order_by("-history_date", "-history_id")[
-            : limit + 1
-        ]
-    )
-    entries = []
-    for index, record in enumerate(records[:limit]):
-        older = records[index + 1] if index + 1 < len(records) else None
-        changes: list[tuple[str, Any, Any]] = []
-        if older is not None:
-            delta = record.diff_against(older, foreign_keys_are_objs=False)
-            for change in delta.changes:
-                model_field = obj._meta.get_field(change.field)
-                old, new = change.old, change.new
-                if model_field.many_to_many:
-                    old, new = _m2m_names(model_field, old), _m2m_names(model_field, new)
-                changes.append((str(getattr(model_field, "verbose_name", change.field)), old, new))
-        entries.append(
-            HistoryEntry(
-                when=record.history_date,
-                who=record.history_user,
-                kind=record.history_type,
-                changes=changes,
-            )
-        )
-    return entries
-
-
-def _m2m_names(model_field: Any, rows: list[dict[str, Any]]) -> str:
-    """Names of the targets in a many-to-many snapshot (rows of the through table)."""
-    target = model_field.related_model
-    key = model_field.m2m_reverse_field_name()
-    ids = [row[key] for row in rows if key in row]
-    return ", ".join(sorted(str(item) for item in target._default_manager.filter(pk__in=ids)))

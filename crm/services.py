@@ -8,7 +8,8 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -70,20 +71,45 @@ def tags_parse(text: str) -> list[str]:
 
 
 def tags_get_or_create(*, names: Iterable[str]) -> list[Tag]:
-    """Existing tags matched case-insensitively; missing ones are created."""
-    wanted = {name.casefold(): name for name in names}
-    if not wanted:
-        return []
-    existing = {
-        tag.name.casefold(): tag
-        for tag in Tag.objects.annotate(key=Lower("name")).filter(key__in=wanted)
-    }
-    created = [Tag.objects.create(name=name) for key, name in wanted.items() if key not in existing]
-    return [*existing.values(), *created]
+    """Existing tags matched as the database's unique index sees them; missing ones created.
+
+    The comparison is the database's lower(), not Python's: the two disagree on "ß" and, on
+    SQLite, on every non-ASCII letter, and only the index decides what is a duplicate.
+    """
+    tags: dict[int, Tag] = {}
+    for name in names:
+        same_name = Tag.objects.alias(key=Lower("name")).filter(key=Lower(Value(name)))
+        found: Tag | None = same_name.first()
+        if found is None:
+            try:
+                with transaction.atomic():
+                    found = Tag.objects.create(name=name)
+            except IntegrityError:
+                # Created meanwhile by someone else (or equal to a name earlier in this list).
+                found = same_name.get()
+        tags[found.pk] = found
+    return list(tags.values())
+
+
+def _save_validated(instance: Any) -> None:
+    """full_clean() then save(); a unique row written meanwhile by another request is reported
+    as the same ValidationError full_clean() would have given, not as a server error."""
+    instance.full_clean()
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError:
+        instance.validate_constraints()
+        raise
 
 
 def _contact_apply(*, contact: Contact, data: Mapping[str, Any], by: User | None) -> Contact:
-    previous_consent = contact.email_consent if contact.pk else None
+    # Read from the database: a bound ModelForm has already copied the new value onto `contact`.
+    previous_consent = (
+        Contact.objects.filter(pk=contact.pk).values_list("email_consent", flat=True).first()
+        if contact.pk
+        else None
+    )
     for field in CONTACT_FIELDS:
         if field in data:
             setattr(
@@ -97,8 +123,7 @@ def _contact_apply(*, contact: Contact, data: Mapping[str, Any], by: User | None
     contact._history_user = _actor(by)  # type: ignore[attr-defined]
     if contact.pk is None:
         contact.created_by = _actor(by)
-    contact.full_clean()
-    contact.save()
+    _save_validated(contact)
     languages = list(data.get("languages") or [])
     if contact.preferred_language is not None and contact.preferred_language not in languages:
         languages.append(contact.preferred_language)
@@ -140,21 +165,10 @@ def membership_add(
     end_date: date | None = None,
     by: User | None = None,
 ) -> Membership:
-    if (
-        end_date is None
-        and Membership.objects.filter(
-            contact=contact, union=union, role=role, end_date__isnull=True
-        ).exists()
-    ):
-        raise ValidationError(
-            _("%(contact)s already has this role in %(union)s.")
-            % {"contact": contact, "union": union}
-        )
     membership = Membership(
         contact=contact, union=union, role=role, start_date=start_date, end_date=end_date
     )
-    membership.full_clean()
-    membership.save()
+    _save_validated(membership)
     return membership
 
 
@@ -162,9 +176,10 @@ def membership_add(
 def membership_end(
     *, membership: Membership, end_date: date | None = None, by: User | None = None
 ) -> Membership:
+    if membership.end_date is not None and membership.end_date <= timezone.localdate():
+        raise ValidationError(_("This membership has ended already."))
     membership.end_date = end_date or timezone.localdate()
-    membership.full_clean()
-    membership.save(update_fields=["end_date"])
+    _save_validated(membership)
     return membership
 
 
@@ -196,8 +211,7 @@ def _union_apply(*, union: Union, data: Mapping[str, Any], by: User | None) -> U
                 )
             }
         )
-    union.full_clean()
-    union.save()
+    _save_validated(union)
     if "affiliations" in data:
         union.affiliations.set(affiliations)
     if "sectors" in data:
@@ -224,8 +238,7 @@ def record_save(*, instance: Employer | Site, by: User | None) -> Employer | Sit
     instance._history_user = _actor(by)  # type: ignore[union-attr]
     if instance.pk is None:
         instance.created_by = _actor(by)
-    instance.full_clean()
-    instance.save()
+    _save_validated(instance)
     return instance
 
 

@@ -7,6 +7,7 @@ Celery's filesystem broker and e-mail written to files, all under var/.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,17 @@ def _secret_key() -> str:
     # Several web servers sharing sessions must be given the same SECRET_KEY explicitly.
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
-        key_file.touch(mode=0o600)
-        key_file.write_text(secrets.token_urlsafe(64))
+        # Written aside then linked into place: the web server, worker and beat start together,
+        # and none of them may read a half-written key or replace another's.
+        draft = VAR_DIR / f".secret_key.{os.getpid()}"
+        draft.touch(mode=0o600)
+        draft.write_text(secrets.token_urlsafe(64))
+        try:
+            os.link(draft, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return key_file.read_text().strip()
 
 
@@ -208,6 +218,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 # Security. Production (DEBUG off) is strict by default; each switch can be relaxed explicitly,
 # e.g. SECURE_SSL_REDIRECT=false when a proxy already redirects.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers often probe over plain HTTP
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True

@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
 from crm import selectors, services
@@ -29,6 +30,7 @@ from crm.forms import (
     UnionFilterForm,
     UnionForm,
 )
+from crm.history import history_entries
 from crm.models import Contact, Employer, Membership, Site, Union
 from crm.navigation import nav_items_for
 
@@ -81,11 +83,17 @@ def _page(request: HttpRequest, items: Any) -> Any:
 # Contacts
 
 
+def _results_only(request: HtmxHttpRequest) -> bool:
+    # A history restore (back button after the cache expired) needs the whole page.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
 @role_required("crm.view_contact")
+@vary_on_headers("HX-Request")
 def contact_list(request: HtmxHttpRequest) -> HttpResponse:
     form = ContactFilterForm(request.GET or None)
     page = _page(request, selectors.contact_list(filters=form.filters()))
-    template = "crm/contact_results.html" if request.htmx else "crm/contact_list.html"
+    template = "crm/contact_results.html" if _results_only(request) else "crm/contact_list.html"
     return render(
         request, template, {"form": form, "page": page, "query": _query_without_page(request)}
     )
@@ -97,13 +105,15 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
         contact = selectors.contact_detail(pk=pk)
     except Contact.DoesNotExist:
         raise Http404 from None
-    history = selectors.history_entries(obj=contact)
+    history = history_entries(obj=contact)
     return render(request, "crm/contact_detail.html", {"contact": contact, "history": history})
 
 
 @role_required("crm.add_contact")
 def contact_create(request: HttpRequest) -> HttpResponse:
-    form = ContactForm(request.POST or None)
+    form = ContactForm(
+        request.POST or None, allow_membership=request.user.has_perm("crm.add_membership")
+    )
     if request.method == "POST" and form.is_valid():
         contact = _save(
             request, form, lambda: services.contact_create(data=form.cleaned_data, by=request.user)
@@ -173,10 +183,11 @@ def membership_end(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required("crm.view_union")
+@vary_on_headers("HX-Request")
 def union_list(request: HtmxHttpRequest) -> HttpResponse:
     form = UnionFilterForm(request.GET or None)
     page = _page(request, selectors.union_list(filters=form.filters()))
-    template = "crm/union_results.html" if request.htmx else "crm/union_list.html"
+    template = "crm/union_results.html" if _results_only(request) else "crm/union_list.html"
     return render(
         request, template, {"form": form, "page": page, "query": _query_without_page(request)}
     )
@@ -193,7 +204,8 @@ def union_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "members": selectors.union_members(union=union)
         if request.user.has_perm("crm.view_contact")
         else [],
-        "history": selectors.history_entries(obj=union),
+        "people_count": selectors.union_people_count(union=union),
+        "history": history_entries(obj=union),
     }
     return render(request, "crm/union_detail.html", context)
 

@@ -39,6 +39,13 @@ def test_it_creates_a_contact_with_languages_tags_and_a_membership(organizer):
     assert contact.created_by == organizer
 
 
+@pytest.mark.parametrize("names", [["Straße", "STRASSE"], ["Ärger", "ärger"], ["Σίγμα", "ΣΊΓΜΑ"]])
+def test_it_never_fails_on_tags_that_differ_only_by_case(names):
+    first = services.contact_create(data={"last_name": "A", "tags": [names[0]]}, by=None)
+    second = services.contact_create(data={"last_name": "B", "tags": names}, by=None)
+    assert first.tags.get() in second.tags.all()
+
+
 def test_it_reuses_tags_case_insensitively():
     Tag.objects.create(name="Welding")
     contact = services.contact_create(data={"last_name": "X", "tags": ["welding", "NEW"]}, by=None)

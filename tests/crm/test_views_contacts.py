@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from crm import services
 from crm.models import Consent, Contact, Language, Membership, Tag
 from tests.factories import ContactFactory, MembershipFactory, UnionFactory
 
@@ -196,7 +197,9 @@ def test_it_shows_an_invalid_phone_with_its_value(organizer_client):
         reverse("crm:contact_create"),
         {"last_name": "New", "phone": "12345", "country": "DE", "email_consent": "unknown"},
     )
-    assert "12345 is not a valid phone number for DE." in response.context["form"].errors["phone"]
+    assert (
+        "12345 is not a valid phone number for Germany." in response.context["form"].errors["phone"]
+    )
     assert not Contact.objects.exists()
 
 
@@ -230,3 +233,81 @@ def test_it_refuses_a_membership_ending_before_it_starts(organizer_client):
     assert response.status_code == 200
     assert "cannot end before it starts" in response.content.decode()
     assert not contact.memberships.exists()
+
+
+def test_it_records_when_and_how_consent_changed_through_the_form(organizer_client):
+    contact = ContactFactory.create(email_consent=Consent.GRANTED, country="DE")
+    organizer_client.post(
+        reverse("crm:contact_update", args=[contact.pk]),
+        {"last_name": contact.last_name, "email": contact.email, "email_consent": "withdrawn"},
+    )
+    contact.refresh_from_db()
+    assert contact.email_consent == Consent.WITHDRAWN
+    assert contact.email_consent_source == "staff"
+    assert contact.email_consent_at is not None
+
+
+def test_it_keeps_the_valid_filters_when_one_is_invalid(staff_client):
+    ContactFactory.create(first_name="Alpha", last_name="One")
+    ContactFactory.create(first_name="Beta", last_name="Two")
+    response = staff_client.get(LIST, {"q": "alpha", "tag": "999999"})
+    assert _names(response) == ["Alpha One"]
+
+
+def test_it_answers_an_htmx_history_restore_with_the_whole_page(staff_client):
+    response = staff_client.get(
+        LIST, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"
+    )
+    assert "<html" in response.content.decode()
+    assert "HX-Request" in response["Vary"]
+
+
+def test_it_shows_a_contact_in_a_constant_number_of_queries(
+    staff_client, organizer, django_assert_num_queries
+):
+    contact = services.contact_create(
+        data={"last_name": "Often", "tags": "a, b", "languages": [Language.objects.get(code="de")]},
+        by=organizer,
+    )
+    union = UnionFactory.create()
+    services.membership_add(contact=contact, union=union, role="member")
+    url = reverse("crm:contact_detail", args=[contact.pk])
+    with django_assert_num_queries(DETAIL_QUERIES):
+        staff_client.get(url)
+    for index in range(25):
+        services.contact_update(
+            contact=contact, data={"notes": f"edit {index}", "tags": f"t{index}"}, by=organizer
+        )
+    with django_assert_num_queries(DETAIL_QUERIES):
+        response = staff_client.get(url)
+    assert len(response.context["history"]) == 20
+
+
+# session, user, permissions (2), navigation groups, contact, memberships, languages, tags,
+# history versions, two snapshot tables (languages, tags), the names of the languages and tags
+# they refer to. Each other kind of record a version refers to adds one, whatever the length.
+DETAIL_QUERIES = 14
+
+
+def test_it_shows_history_with_readable_values(staff_client, organizer):
+    contact = services.contact_create(data={"last_name": "Readable", "country": "DE"}, by=organizer)
+    services.contact_update(
+        contact=contact,
+        data={
+            "email_consent": "granted",
+            "do_not_contact": True,
+            "languages": [Language.objects.get(code="fr")],
+        },
+        by=organizer,
+    )
+    body = staff_client.get(reverse("crm:contact_detail", args=[contact.pk])).content.decode()
+    assert "<del>Unknown</del> → <ins>Granted</ins>" in body
+    assert "<del>No</del> → <ins>Yes</ins>" in body
+    assert "<del>—</del> → <ins>French</ins>" in body
+
+
+def test_it_refuses_to_end_a_membership_twice(organizer_client):
+    membership = MembershipFactory.create(start_date="2019-01-01", end_date="2020-01-01")
+    organizer_client.post(reverse("crm:membership_end", args=[membership.pk]))
+    membership.refresh_from_db()
+    assert str(membership.end_date) == "2020-01-01"

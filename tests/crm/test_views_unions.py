@@ -116,3 +116,34 @@ def test_it_hides_employers_from_outreach_staff(staff_client, manager_client):
     assert staff_client.get(reverse("crm:employer_list")).status_code == 403
     assert manager_client.get(reverse("crm:employer_detail", args=[employer.pk])).status_code == 200
     assert manager_client.get(reverse("crm:employer_create")).status_code == 403
+
+
+def test_it_refuses_a_kind_change_that_would_orphan_locals_or_affiliates(organizer_client):
+    national = UnionFactory.create(country="US")
+    UnionFactory.create(country="US", kind=Union.Kind.LOCAL, parent=national)
+    response = organizer_client.post(
+        reverse("crm:union_update", args=[national.pk]),
+        {"name": national.name, "kind": "global_federation", "country": "US"},
+    )
+    assert "This union has locals" in response.content.decode()
+    centre = UnionFactory.create(kind=Union.Kind.NATIONAL_CENTRE)
+    national.affiliations.add(centre)
+    response = organizer_client.post(
+        reverse("crm:union_update", args=[centre.pk]),
+        {"name": centre.name, "kind": "national_union", "country": "DE"},
+    )
+    assert "Unions are affiliated to this one" in response.content.decode()
+    national.refresh_from_db()
+    centre.refresh_from_db()
+    assert (national.kind, centre.kind) == (Union.Kind.NATIONAL_UNION, Union.Kind.NATIONAL_CENTRE)
+
+
+def test_it_counts_people_not_memberships(staff_client):
+    union = UnionFactory.create()
+    membership = MembershipFactory.create(union=union, role="member")
+    MembershipFactory.create(union=union, contact=membership.contact, role="shop_steward")
+    [row] = staff_client.get(reverse("crm:union_list")).context["page"].object_list
+    assert row.member_count == 1
+    assert (
+        staff_client.get(reverse("crm:union_detail", args=[union.pk])).context["people_count"] == 1
+    )

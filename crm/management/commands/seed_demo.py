@@ -1,9 +1,10 @@
 from argparse import ArgumentParser
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.demo import DEMO_PASSWORD, demo_users_ensure, seed_demo
+from crm.demo import DEMO_PASSWORD, DemoUserConflictError, demo_users_ensure, seed_demo
 from crm.models import Contact
 
 
@@ -23,7 +24,14 @@ class Command(BaseCommand):
             help="Random seed: the same seed gives the same people.",
         )
         parser.add_argument(
-            "--users", action="store_true", help="Also create one demo user per role."
+            "--users",
+            action="store_true",
+            help="Also create one demo user per role (published password: only with DEBUG on).",
+        )
+        parser.add_argument(
+            "--allow-demo-users-without-debug",
+            action="store_true",
+            help="Create the demo users even with DEBUG off (a demo server, never production).",
         )
         parser.add_argument(
             "--if-empty",
@@ -34,6 +42,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["contacts"] < 0:
             raise CommandError("--contacts must be zero or more.")
+        if options["users"] and not (settings.DEBUG or options["allow_demo_users_without_debug"]):
+            raise CommandError(
+                "Demo users have a published password: refused with DEBUG off "
+                "(--allow-demo-users-without-debug for a demo server)."
+            )
         if options["if_empty"] and Contact.objects.exists():
             self.stdout.write("The database has contacts already: demo data left as it is.")
         else:
@@ -46,7 +59,12 @@ class Command(BaseCommand):
                 )
             )
         if options["users"]:
-            logins = demo_users_ensure()
+            try:
+                logins = demo_users_ensure()
+            except DemoUserConflictError as conflict:
+                raise CommandError(
+                    f"A user named {conflict} exists and is not a demo account: left alone."
+                ) from None
             self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
             for username, role in logins:
                 self.stdout.write(f"  {username:<10} {role}")
