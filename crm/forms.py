@@ -30,7 +30,10 @@ def _any_country() -> list[tuple[str, str]]:
 
 
 def _any_sector() -> list[tuple[str, str]]:
-    return [("", str(_("Any sector"))), *Sector.objects.values_list("slug", "name")]
+    return [
+        ("", str(_("Any sector"))),
+        *[(sector.slug, str(sector)) for sector in Sector.objects.all()],
+    ]
 
 
 def _timezone_choices() -> list[tuple[str, str]]:
