@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
@@ -38,6 +39,16 @@ def _any_sector() -> list[tuple[str, str]]:
 
 def _timezone_choices() -> list[tuple[str, str]]:
     return [("", str(_("Default for the country"))), *[(name, name) for name in timezone_names()]]
+
+
+def add_service_errors(form: forms.BaseForm, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form: beside the field it names, or above the
+    form when the form has no such field (a rule about several fields, a race)."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
 
 
 def _valid_fields(form: forms.Form) -> dict[str, Any]:

@@ -42,10 +42,11 @@ def history_entries(*, obj: models.Model, limit: int = 20) -> list[HistoryEntry]
     if not records:
         return []
     model = type(obj)
+    # Fields the history keeps (excluded_fields are not on the versions).
     scalar = [
         f
         for f in model._meta.concrete_fields
-        if f.name not in NOT_SHOWN and f.name != model._meta.pk.name
+        if f.name not in NOT_SHOWN and not f.primary_key and hasattr(records[0], f.attname)
     ]
     tracked_m2m = [f for f in model._meta.many_to_many if hasattr(records[0], f.name)]
     m2m_values = _m2m_snapshots(records, tracked_m2m)
@@ -57,22 +58,22 @@ def history_entries(*, obj: models.Model, limit: int = 20) -> list[HistoryEntry]
         older = records[index + 1] if index + 1 < len(records) else None
         if older is None and record.history_type != "+":
             break  # the version before this one is beyond what was read
-        changes = carried + (_field_changes(record, older, scalar, names) if older else [])
+        field_changes = _field_changes(record, older, scalar, names) if older else []
         m2m_changes = _m2m_changes(record, older, tracked_m2m, m2m_values, names) if older else []
-        carried = []
         if (
             older is not None
             and record.history_type == "~"
             and m2m_changes
-            and len(changes) == 0
+            and not field_changes
             and record.history_user_id == older.history_user_id
             and record.history_date - older.history_date <= SAME_SAVE
         ):
-            # Setting many-to-many fields writes a version of its own after the save: show it
+            # Setting many-to-many fields writes versions of its own after the save: show them
             # as part of that save.
-            carried = m2m_changes
+            carried = _merged(newer=carried, older=m2m_changes)
             continue
-        changes += m2m_changes
+        changes = _merged(newer=carried, older=field_changes + m2m_changes)
+        carried = []
         if changes or record.history_type != "~":
             entries.append(
                 HistoryEntry(
@@ -85,6 +86,17 @@ def history_entries(*, obj: models.Model, limit: int = 20) -> list[HistoryEntry]
         if len(entries) == limit:
             break
     return entries[:limit]
+
+
+def _merged(
+    *, newer: list[tuple[str, str, str]], older: list[tuple[str, str, str]]
+) -> list[tuple[str, str, str]]:
+    """Changes of two consecutive versions as one: a field changed in both goes from the older
+    version's old value to the newer version's new value."""
+    merged = {label: (old, new) for label, old, new in older}
+    for label, old, new in newer:
+        merged[label] = (merged[label][0], new) if label in merged else (old, new)
+    return [(label, old, new) for label, (old, new) in merged.items() if old != new]
 
 
 def _field_changes(
@@ -116,38 +128,60 @@ def _m2m_changes(
         before = values[model_field.name].get(older.history_id, set())
         after = values[model_field.name].get(record.history_id, set())
         if before != after:
-            label = names[model_field.related_model]
             changes.append(
                 (
                     str(model_field.verbose_name),
-                    ", ".join(sorted(label[i] for i in before)) or "—",
-                    ", ".join(sorted(label[i] for i in after)) or "—",
+                    _m2m_display(model_field, before, names),
+                    _m2m_display(model_field, after, names),
                 )
             )
     return changes
 
 
+def _m2m_display(model_field: Any, rows: set[Any], names: dict[Any, dict[Any, str]]) -> str:
+    extras = _through_extras(model_field)
+    shown = []
+    for target_id, *values in rows:
+        name = names[model_field.related_model].get(target_id, _("(deleted)"))
+        details = [
+            _display(extra, value, names) for extra, value in zip(extras, values, strict=True)
+        ]
+        shown.append(f"{name} ({', '.join(details)})" if details else name)
+    return ", ".join(sorted(shown)) or "—"
+
+
 def _m2m_snapshots(records: list[Any], fields: list[Any]) -> dict[str, dict[int, set[Any]]]:
-    """For each many-to-many field: history id -> the ids it pointed to at that version."""
+    """For each many-to-many field: history id -> (target id, extra through values) at that version.
+
+    Extra values are those of a custom through model (an attendee's role, say), shown beside the
+    name so that a change of role is a change too.
+    """
     from simple_history.utils import get_m2m_reverse_field_name
 
     ids = [record.history_id for record in records]
     snapshots: dict[str, dict[int, set[Any]]] = {}
     for model_field in fields:
-        through = _snapshot_model(type(records[0]), model_field.name)
+        through = _snapshot_model(type(records[0]), model_field)
         target = get_m2m_reverse_field_name(model_field)
+        extras = _through_extras(model_field)
         by_version: dict[int, set[Any]] = defaultdict(set)
-        for history_id, target_id in through.objects.filter(history_id__in=ids).values_list(
-            "history_id", f"{target}_id"
-        ):
-            by_version[history_id].add(target_id)
+        rows = through.objects.filter(history_id__in=ids).values_list(
+            "history_id", f"{target}_id", *[extra.name for extra in extras]
+        )
+        for history_id, target_id, *extra_values in rows:
+            by_version[history_id].add((target_id, *extra_values))
         snapshots[model_field.name] = by_version
     return snapshots
 
 
-def _snapshot_model(history_model: Any, field_name: str) -> Any:
-    """simple-history's model of many-to-many snapshots: Historical<Model>_<field>."""
-    wanted = f"{history_model.__name__}_{field_name}"
+def _through_extras(model_field: Any) -> list[Any]:
+    through = model_field.remote_field.through
+    return [f for f in through._meta.concrete_fields if not f.is_relation and not f.primary_key]
+
+
+def _snapshot_model(history_model: Any, model_field: Any) -> Any:
+    """simple-history's model of a field's many-to-many snapshots: Historical<through model>."""
+    wanted = f"Historical{model_field.remote_field.through.__name__}"
     for relation in history_model._meta.related_objects:
         if relation.related_model.__name__ == wanted:
             return relation.related_model
@@ -168,8 +202,8 @@ def _names(
                 getattr(record, model_field.attname) for record in records
             } - {None}
     for model_field in m2m:
-        for targets in m2m_values[model_field.name].values():
-            wanted[model_field.related_model] |= targets
+        for rows in m2m_values[model_field.name].values():
+            wanted[model_field.related_model] |= {row[0] for row in rows}
     names: dict[Any, dict[Any, str]] = defaultdict(dict)
     for related_model, pks in wanted.items():
         found = {item.pk: str(item) for item in related_model._default_manager.filter(pk__in=pks)}

@@ -578,3 +578,19 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker} @ {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class StaffProfile(models.Model):
+    """A staff member's own settings: the time zone dates and times are shown and entered in."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile"
+    )
+    timezone = models.CharField(_("time zone"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("staff profile")
+        verbose_name_plural = _("staff profiles")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.timezone or 'UTC'})"

@@ -26,6 +26,13 @@ class NavItem:
 
 
 NAV_ITEMS: tuple[NavItem, ...] = (
+    NavItem("log", _("Log a meeting"), "outreach:consultation_create", "outreach.add_consultation"),
+    NavItem(
+        "consultations",
+        _("Consultations"),
+        "outreach:consultation_list",
+        "outreach.view_consultation",
+    ),
     NavItem("contacts", _("Contacts"), "crm:contact_list", "crm.view_contact"),
     NavItem("unions", _("Unions"), "crm:union_list", "crm.view_union"),
     NavItem("employers", _("Employers"), "crm:employer_list", "crm.view_employer"),

@@ -30,17 +30,33 @@ def _perms(app: str, actions: tuple[str, ...], models: tuple[str, ...]) -> set[s
     return {f"{app}.{action}_{model}" for action in actions for model in models}
 
 
-_STAFF = _perms("crm", ("view",), ("union", "contact", "membership", "sector", "language", "tag"))
+_TAXONOMIES = ("topic", "concern")
+_READ_CORE = _perms(
+    "crm", ("view",), ("union", "contact", "membership", "sector", "language", "tag")
+)
+_READ_OUTREACH = _perms("outreach", ("view",), ("consultation", *_TAXONOMIES))
 
+# Outreach staff log consultations and edit or delete those they lead (the object-level rule is
+# in outreach/permissions.py); they read every consultation, as the team shares its work.
+_STAFF = (
+    _READ_CORE | _READ_OUTREACH | _perms("outreach", ("add", "change", "delete"), ("consultation",))
+)
+
+# Organizers keep the people and unions up to date and import them; they read consultations.
 _ORGANIZER = (
-    _STAFF
+    _READ_CORE
+    | _READ_OUTREACH
     | _perms("crm", ("view", "add", "change"), _CORE)
     | _perms("crm", ("add",), ("tag",))
     | _perms("crm", ("delete",), ("membership",))
-    | {"crm.import_contacts", "crm.export_contacts"}
+    | {"crm.import_contacts", "crm.export_contacts", "outreach.export_consultations"}
 )
 
-_MANAGER = _perms("crm", ("view",), _CORE + _REFERENCE) | {"crm.export_contacts"}
+_MANAGER = (
+    _perms("crm", ("view",), _CORE + _REFERENCE)
+    | _READ_OUTREACH
+    | {"crm.export_contacts", "outreach.export_consultations"}
+)
 
 # Administrators run the system: users, roles, reference data and every record (the Django admin
 # is theirs). Erasing a person is a deletion of a contact and stays theirs alone.
@@ -48,6 +64,12 @@ _ADMINISTRATOR = (
     _perms("auth", ("view", "add", "change", "delete"), ("user", "group"))
     | _perms("crm", ("view", "add", "change", "delete"), _CORE + _REFERENCE)
     | {"crm.import_contacts", "crm.export_contacts", "crm.view_workerheartbeat"}
+    | _perms("outreach", ("view", "add", "change", "delete"), ("consultation", *_TAXONOMIES))
+    | {
+        "outreach.export_consultations",
+        "outreach.change_any_consultation",
+        "outreach.delete_any_consultation",
+    }
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

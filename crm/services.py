@@ -21,10 +21,12 @@ from crm.models import (
     Employer,
     Membership,
     Site,
+    StaffProfile,
     Tag,
     Union,
     WorkerHeartbeat,
 )
+from crm.timezones import is_valid_timezone
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -91,7 +93,7 @@ def tags_get_or_create(*, names: Iterable[str]) -> list[Tag]:
     return list(tags.values())
 
 
-def _save_validated(instance: Any) -> None:
+def save_validated(instance: Any) -> None:
     """full_clean() then save(); a unique row written meanwhile by another request is reported
     as the same ValidationError full_clean() would have given, not as a server error."""
     instance.full_clean()
@@ -123,7 +125,7 @@ def _contact_apply(*, contact: Contact, data: Mapping[str, Any], by: User | None
     contact._history_user = _actor(by)  # type: ignore[attr-defined]
     if contact.pk is None:
         contact.created_by = _actor(by)
-    _save_validated(contact)
+    save_validated(contact)
     languages = list(data.get("languages") or [])
     if contact.preferred_language is not None and contact.preferred_language not in languages:
         languages.append(contact.preferred_language)
@@ -168,7 +170,7 @@ def membership_add(
     membership = Membership(
         contact=contact, union=union, role=role, start_date=start_date, end_date=end_date
     )
-    _save_validated(membership)
+    save_validated(membership)
     return membership
 
 
@@ -179,7 +181,7 @@ def membership_end(
     if membership.end_date is not None and membership.end_date <= timezone.localdate():
         raise ValidationError(_("This membership has ended already."))
     membership.end_date = end_date or timezone.localdate()
-    _save_validated(membership)
+    save_validated(membership)
     return membership
 
 
@@ -211,7 +213,7 @@ def _union_apply(*, union: Union, data: Mapping[str, Any], by: User | None) -> U
                 )
             }
         )
-    _save_validated(union)
+    save_validated(union)
     if "affiliations" in data:
         union.affiliations.set(affiliations)
     if "sectors" in data:
@@ -238,8 +240,17 @@ def record_save(*, instance: Employer | Site, by: User | None) -> Employer | Sit
     instance._history_user = _actor(by)  # type: ignore[union-attr]
     if instance.pk is None:
         instance.created_by = _actor(by)
-    _save_validated(instance)
+    save_validated(instance)
     return instance
+
+
+def staff_profile_update(*, user: Any, timezone_name: str) -> StaffProfile:
+    if timezone_name and not is_valid_timezone(timezone_name):
+        raise ValidationError({"timezone": _("Unknown time zone.")})
+    profile, _created = StaffProfile.objects.update_or_create(
+        user=user, defaults={"timezone": timezone_name}
+    )
+    return profile
 
 
 def worker_heartbeat_record(*, worker: str) -> WorkerHeartbeat:

@@ -95,6 +95,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "crm.middleware.StaffTimezoneMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from crm import health, views
+from crm import account, health, views
 
 crm_patterns = [
     path("contacts/", views.contact_list, name="contact_list"),
@@ -26,11 +26,9 @@ crm_patterns = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("", include((crm_patterns, "crm"))),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/login/", account.StaffLoginView.as_view(), name="login"),
+    path("accounts/settings/", account.my_settings, name="my_settings"),
+    path("consultations/", include(("outreach.urls", "outreach"))),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +20,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
 from crm import selectors, services
+from crm.access import role_required
 from crm.forms import (
     ContactFilterForm,
     ContactForm,
@@ -29,33 +29,18 @@ from crm.forms import (
     SiteForm,
     UnionFilterForm,
     UnionForm,
+    add_service_errors,
 )
-from crm.history import history_entries
 from crm.models import Contact, Employer, Membership, Site, Union
 from crm.navigation import nav_items_for
 
-View = Callable[..., HttpResponse]
+# The timelines gather what the other apps know about a person or a union (consultations now;
+# follow-ups and imports as they come), so the core pages ask the outreach app for them.
+from outreach.selectors import contact_timeline, union_timeline
 
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
-
-
-def role_required(permission: str) -> Callable[[View], View]:
-    """Anonymous visitors go to the login page; signed-in users without the permission get 403."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            if not request.user.has_perm(permission):
-                raise PermissionDenied(permission)
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -72,7 +57,7 @@ def _save(request: HttpRequest, form: BaseForm, action: Callable[[], Any]) -> An
     try:
         return action()
     except ValidationError as error:
-        form.add_error(None, error)
+        add_service_errors(form, error)
         return None
 
 
@@ -105,8 +90,8 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
         contact = selectors.contact_detail(pk=pk)
     except Contact.DoesNotExist:
         raise Http404 from None
-    history = history_entries(obj=contact)
-    return render(request, "crm/contact_detail.html", {"contact": contact, "history": history})
+    timeline = contact_timeline(contact=contact)
+    return render(request, "crm/contact_detail.html", {"contact": contact, "timeline": timeline})
 
 
 @role_required("crm.add_contact")
@@ -205,7 +190,7 @@ def union_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if request.user.has_perm("crm.view_contact")
         else [],
         "people_count": selectors.union_people_count(union=union),
-        "history": history_entries(obj=union),
+        "timeline": union_timeline(union=union),
     }
     return render(request, "crm/union_detail.html", context)
 

@@ -1,1 +1,234 @@
-"""Consultations, follow-ups and reports: filled in by their own issues."""
+"""Consultations with unions and workers on cross-training, and their taxonomies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_countries.fields import CountryField
+from simple_history.models import HistoricalRecords
+
+from crm.models import Contact, Language, Site, Stamped, Union
+
+# Labels of the seeded topics and concerns, so that they are translated; ones added later by
+# administrators show their name as typed.
+TOPIC_LABELS = {
+    "welding": _("Welding qualification and certification"),
+    "quality": _("Quality management (AS9100 / AQAP 2110)"),
+    "lean": _("Lean production and continuous improvement"),
+    "apprenticeships": _("Apprenticeships and recognition of skills across borders"),
+    "safety": _("Occupational safety (ISO 45001)"),
+    "energetics": _("Energetics and munitions handling safety"),
+    "composites": _("Composite and additive manufacturing"),
+    "cybersecurity": _("Shop-floor cybersecurity"),
+    "export-controls": _("Export controls in cross-border training"),
+    "offsets": _("Job in-sourcing and offset protections"),
+    "stanag": _("Interoperability standards (STANAG)"),
+}
+CONCERN_LABELS = {
+    "offshoring": _("Job offshoring"),
+    "wages": _("Wage and conditions standards"),
+    "certification": _("Certification recognition"),
+    "health-safety": _("Health and safety"),
+    "language": _("Language barriers"),
+    "clearances": _("Security clearances"),
+    "export-limits": _("Export-control limits"),
+    "recognition": _("Union recognition"),
+}
+
+
+class Taxonomy(models.Model):
+    slug = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=150)
+    description = models.TextField(_("description"), blank=True)
+    position = models.PositiveSmallIntegerField(_("position in lists"), default=0)
+    active = models.BooleanField(_("offered on forms"), default=True)
+
+    LABELS: dict[str, Any] = {}
+
+    class Meta:
+        abstract = True
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return str(self.LABELS.get(self.slug, self.name))
+
+
+class Topic(Taxonomy):
+    LABELS = TOPIC_LABELS
+
+    class Meta(Taxonomy.Meta):
+        verbose_name = _("topic")
+        verbose_name_plural = _("topics")
+
+
+class Concern(Taxonomy):
+    LABELS = CONCERN_LABELS
+
+    class Meta(Taxonomy.Meta):
+        verbose_name = _("concern")
+        verbose_name_plural = _("concerns")
+
+
+class Attendance(models.Model):
+    class Role(models.TextChoices):
+        SPEAKER = "speaker", _("Speaker")
+        PARTICIPANT = "participant", _("Participant")
+        INTERPRETER = "interpreter", _("Interpreter")
+        OBSERVER = "observer", _("Observer")
+
+    consultation = models.ForeignKey(
+        "Consultation", on_delete=models.CASCADE, related_name="attendances"
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="attendances")
+    role = models.CharField(
+        _("role"), max_length=20, choices=Role.choices, default=Role.PARTICIPANT
+    )
+
+    class Meta:
+        verbose_name = _("attendance")
+        verbose_name_plural = _("attendances")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consultation", "contact"], name="outreach_attendance_once"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["contact", "consultation"], name="outreach_attendance_contact")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact} ({self.get_role_display()})"
+
+
+class Consultation(Stamped):
+    class Format(models.TextChoices):
+        IN_PERSON = "in_person", _("In person")
+        SITE_VISIT = "site_visit", _("Site visit")
+        VIDEO = "video", _("Video call")
+        PHONE = "phone", _("Phone")
+        CONFERENCE = "conference", _("Conference")
+        EMAIL = "email", _("E-mail exchange")
+
+    class Position(models.TextChoices):
+        STRONG_SUPPORT = "strong_support", _("Strong support")
+        SUPPORT = "support", _("Support")
+        CONDITIONAL = "conditional_support", _("Conditional support")
+        NEUTRAL = "neutral", _("Neutral")
+        OPPOSED = "opposed", _("Opposed")
+        NOT_DISCUSSED = "not_discussed", _("Not discussed")
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", _("Planned")
+        HELD = "held", _("Held")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    title = models.CharField(_("title"), max_length=200)
+    starts_at = models.DateTimeField(_("starts at"), db_index=True)
+    format = models.CharField(
+        _("format"), max_length=20, choices=Format.choices, default=Format.IN_PERSON
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.HELD
+    )
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = CountryField(_("country"), blank=True, db_index=True)
+    site = models.ForeignKey(
+        Site,
+        verbose_name=_("site"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="consultations",
+    )
+    unions = models.ManyToManyField(
+        Union, verbose_name=_("unions"), blank=True, related_name="consultations"
+    )
+    attendees = models.ManyToManyField(
+        Contact,
+        verbose_name=_("attendees"),
+        through=Attendance,
+        blank=True,
+        related_name="consultations",
+    )
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("staff lead"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    other_staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, verbose_name=_("other staff"), blank=True, related_name="+"
+    )
+    languages = models.ManyToManyField(
+        Language, verbose_name=_("languages used"), blank=True, related_name="+"
+    )
+    interpreter_present = models.BooleanField(_("interpreter present"), default=False)
+    topics = models.ManyToManyField(
+        Topic, verbose_name=_("topics"), blank=True, related_name="consultations"
+    )
+    concerns = models.ManyToManyField(
+        Concern, verbose_name=_("concerns"), blank=True, related_name="consultations"
+    )
+    position = models.CharField(
+        _("position on the proposal"),
+        max_length=20,
+        choices=Position.choices,
+        default=Position.NOT_DISCUSSED,
+    )
+    summary = models.TextField(_("summary"), blank=True)
+    outcomes = models.TextField(_("outcomes"), blank=True)
+    commitments = models.TextField(_("commitments"), blank=True)
+    # Stored until follow-up e-mails are scheduled from it; nothing is sent from these fields.
+    follow_up_on = models.DateField(_("follow up on"), null=True, blank=True)
+    follow_up_note = models.CharField(_("follow-up note"), max_length=300, blank=True)
+    # One per form rendering: a second submission of the same form finds the first consultation.
+    submission_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+
+    history = HistoricalRecords(
+        m2m_fields=[unions, attendees, other_staff, languages, topics, concerns],
+        excluded_fields=["submission_key"],
+    )
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        verbose_name = _("consultation")
+        verbose_name_plural = _("consultations")
+        permissions = [
+            ("export_consultations", _("Can export consultations")),
+            ("change_any_consultation", _("Can edit consultations led by others")),
+            ("delete_any_consultation", _("Can delete consultations led by others")),
+        ]
+        indexes = [
+            models.Index(fields=["lead", "-starts_at"], name="outreach_cons_lead_starts"),
+            models.Index(fields=["status", "-starts_at"], name="outreach_cons_status_starts"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("outreach:consultation_detail", args=[self.pk])
+
+    def clean(self) -> None:
+        if (
+            self.starts_at
+            and self.starts_at > timezone.now()
+            and self.status != self.Status.PLANNED
+        ):
+            raise ValidationError(
+                {
+                    "starts_at": _(
+                        "A consultation in the future can only be planned: "
+                        "set its status to planned."
+                    )
+                }
+            )
+        if self.site_id and self.site is not None:
+            self.city = self.city or self.site.city
+            self.country = self.country or self.site.country

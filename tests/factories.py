@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
+from django.contrib.auth.models import User
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from crm.models import Consent, Contact, Employer, Membership, Site, Union
+from outreach.models import Consultation
 
 
 class UnionFactory(DjangoModelFactory[Union]):
@@ -54,3 +59,22 @@ class MembershipFactory(DjangoModelFactory[Membership]):
     contact = factory.SubFactory(ContactFactory)
     union = factory.SubFactory(UnionFactory)
     role = Membership.Role.MEMBER
+
+
+class UserFactory(DjangoModelFactory[User]):
+    class Meta:
+        model = User
+
+    username = factory.Sequence(lambda n: f"staffer{n}")
+    email = factory.Sequence(lambda n: f"staffer{n}@example.org")
+
+
+class ConsultationFactory(DjangoModelFactory[Consultation]):
+    class Meta:
+        model = Consultation
+
+    title = factory.Sequence(lambda n: f"Consultation {n}")
+    starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+    status = Consultation.Status.HELD
+    lead = factory.SubFactory(UserFactory)
+    country = "DE"

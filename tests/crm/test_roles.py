@@ -27,9 +27,20 @@ def test_it_has_no_other_groups():
 def test_it_gives_outreach_staff_read_only_access_to_contacts():
     staff = ROLE_PERMISSIONS[OUTREACH_STAFF]
     assert {"crm.view_contact", "crm.view_union"} <= staff
-    assert not {
-        perm for perm in staff if perm.split(".")[1].startswith(("add_", "change_", "delete_"))
+    writes = ("add_", "change_", "delete_")
+    assert not {p for p in staff if p.startswith("crm.") and p.split(".")[1].startswith(writes)}
+
+
+def test_it_lets_outreach_staff_log_consultations_but_not_touch_others():
+    staff = ROLE_PERMISSIONS[OUTREACH_STAFF]
+    own = {
+        "outreach.add_consultation",
+        "outreach.change_consultation",
+        "outreach.delete_consultation",
     }
+    assert own <= staff
+    assert not {"outreach.change_any_consultation", "outreach.delete_any_consultation"} & staff
+    assert "outreach.export_consultations" not in staff
 
 
 def test_it_lets_organizers_edit_and_import_but_not_delete_people():

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from crm import services
 from crm.models import Consent, Contact, Language, Membership, Tag
-from tests.factories import ContactFactory, MembershipFactory, UnionFactory
+from tests.factories import ConsultationFactory, ContactFactory, MembershipFactory, UnionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -271,6 +271,7 @@ def test_it_shows_a_contact_in_a_constant_number_of_queries(
     )
     union = UnionFactory.create()
     services.membership_add(contact=contact, union=union, role="member")
+    ConsultationFactory.create().attendees.add(contact, through_defaults={"role": "speaker"})
     url = reverse("crm:contact_detail", args=[contact.pk])
     with django_assert_num_queries(DETAIL_QUERIES):
         staff_client.get(url)
@@ -278,15 +279,21 @@ def test_it_shows_a_contact_in_a_constant_number_of_queries(
         services.contact_update(
             contact=contact, data={"notes": f"edit {index}", "tags": f"t{index}"}, by=organizer
         )
+        consultation = ConsultationFactory.create()
+        consultation.attendees.add(contact)
+        consultation.unions.add(union)
     with django_assert_num_queries(DETAIL_QUERIES):
         response = staff_client.get(url)
-    assert len(response.context["history"]) == 20
+    kinds = [item.kind for item in response.context["timeline"]]
+    assert len(kinds) == 30
+    assert {"consultation", "change"} <= set(kinds)
 
 
 # session, user, permissions (2), navigation groups, contact, memberships, languages, tags,
-# history versions, two snapshot tables (languages, tags), the names of the languages and tags
-# they refer to. Each other kind of record a version refers to adds one, whatever the length.
-DETAIL_QUERIES = 14
+# consultations attended with their unions and topics (3), history versions, two snapshot
+# tables (languages, tags), the names of the languages and tags they refer to. Each other kind
+# of record a version refers to adds one, whatever the length of the history.
+DETAIL_QUERIES = 17
 
 
 def test_it_shows_history_with_readable_values(staff_client, organizer):

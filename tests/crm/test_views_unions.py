@@ -51,7 +51,7 @@ def test_it_shows_a_union_with_locals_members_and_history(staff_client):
     body = staff_client.get(reverse("crm:union_detail", args=[national.pk])).content.decode()
     assert "District Lodge 751" in body
     assert "DeShawn Washington" in body
-    assert "History of changes" in body
+    assert "Timeline" in body
 
 
 def test_it_creates_a_local_under_its_national_union(organizer_client):

@@ -1,0 +1,276 @@
+"""Forms of the outreach app: the quick log of a consultation and the list filters."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any, cast
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.http import QueryDict
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_countries import countries
+
+from crm.models import Contact, Union
+from outreach.models import Attendance, Concern, Consultation, Topic
+from outreach.selectors import ConsultationFilters
+from outreach.services import NewAttendee
+
+
+def _staff_users() -> Any:
+    return (
+        get_user_model()
+        .objects.filter(groups__isnull=False, is_active=True)
+        .distinct()
+        .order_by("username")
+    )
+
+
+class IdListField(forms.Field):
+    """Ids posted by the search-and-pick widgets (one hidden input per picked item), in order."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[int]:
+        ids = []
+        for item in value or []:
+            try:
+                ids.append(int(item))
+            except (TypeError, ValueError):
+                raise ValidationError(
+                    _("%(value)s is not a valid choice."), params={"value": item}
+                ) from None
+        return list(dict.fromkeys(ids))
+
+
+class ConsultationForm(forms.ModelForm):
+    unions = IdListField(label=_("Unions"), required=False)
+    attendees = IdListField(label=_("People who attended"), required=False)
+    attendee_roles = forms.MultipleChoiceField(
+        choices=Attendance.Role.choices, required=False, widget=forms.MultipleHiddenInput
+    )
+    submission_key = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    class Meta:
+        model = Consultation
+        fields = [
+            "title",
+            "starts_at",
+            "status",
+            "format",
+            "city",
+            "country",
+            "site",
+            "position",
+            "topics",
+            "concerns",
+            "summary",
+            "outcomes",
+            "commitments",
+            "languages",
+            "interpreter_present",
+            "other_staff",
+            "follow_up_on",
+            "follow_up_note",
+        ]
+        widgets = {
+            "starts_at": forms.DateTimeInput(
+                attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+            ),
+            "position": forms.RadioSelect,
+            "topics": forms.CheckboxSelectMultiple,
+            "concerns": forms.CheckboxSelectMultiple,
+            "summary": forms.Textarea(attrs={"rows": 3}),
+            "outcomes": forms.Textarea(attrs={"rows": 2}),
+            "commitments": forms.Textarea(attrs={"rows": 2}),
+            "languages": forms.SelectMultiple(attrs={"size": 4}),
+            "other_staff": forms.SelectMultiple(attrs={"size": 3}),
+            "follow_up_on": forms.DateInput(attrs={"type": "date"}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["title"].required = False
+        self.fields["title"].help_text = _("Left empty, it is made from the format and the unions.")
+        topics = cast(forms.ModelMultipleChoiceField, self.fields["topics"])
+        topics.queryset = Topic.objects.filter(active=True)
+        concerns = cast(forms.ModelMultipleChoiceField, self.fields["concerns"])
+        concerns.queryset = Concern.objects.filter(active=True)
+        cast(forms.ModelMultipleChoiceField, self.fields["other_staff"]).queryset = _staff_users()
+        cast(forms.ModelChoiceField, self.fields["site"]).queryset = self.fields[
+            "site"
+        ].queryset.select_related(  # type: ignore[attr-defined]
+            "employer"
+        )
+        if not self.is_bound and self.instance.pk is None:
+            now = timezone.localtime().replace(second=0, microsecond=0)
+            self.initial.setdefault("starts_at", now - timedelta(minutes=now.minute % 5))
+            self.initial.setdefault("submission_key", uuid.uuid4())
+        self.picked_unions, self.picked_attendees = self._picked()
+
+    def _picked(self) -> tuple[list[Union], list[tuple[Contact, str]]]:
+        """What the pick widgets hold, to draw them again (after an error, or when editing)."""
+        if self.is_bound:
+            posted = cast(QueryDict, self.data)
+            union_ids = _ints(posted.getlist(self.add_prefix("unions")))
+            contact_ids = _ints(posted.getlist(self.add_prefix("attendees")))
+            roles = posted.getlist(self.add_prefix("attendee_roles"))
+        elif self.instance.pk:
+            union_ids = [union.pk for union in self.instance.unions.all()]
+            rows = list(self.instance.attendances.values_list("contact_id", "role"))
+            contact_ids, roles = [row[0] for row in rows], [row[1] for row in rows]
+        else:
+            return [], []
+        unions = Union.objects.in_bulk(union_ids)
+        contacts = Contact.objects.in_bulk(contact_ids)
+        picked_unions = [unions[pk] for pk in union_ids if pk in unions]
+        picked_attendees = [
+            (contacts[pk], role)
+            for pk, role in zip(contact_ids, roles, strict=False)
+            if pk in contacts
+        ]
+        return picked_unions, picked_attendees
+
+    def clean_unions(self) -> list[Union]:
+        ids = self.cleaned_data["unions"]
+        found = Union.objects.in_bulk(ids)
+        if len(found) != len(ids):
+            raise ValidationError(_("A union you picked no longer exists; pick it again."))
+        return [found[pk] for pk in ids]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        ids = data.get("attendees") or []
+        roles = data.get("attendee_roles") or []
+        if len(roles) != len(ids):
+            self.add_error("attendees", _("Choose a role for each person."))
+            return data
+        found = Contact.objects.in_bulk(ids)
+        if len(found) != len(ids):
+            self.add_error("attendees", _("A person you picked no longer exists; pick them again."))
+            return data
+        data["attendees"] = [(found[pk], role) for pk, role in zip(ids, roles, strict=True)]
+        return data
+
+
+def _ints(values: list[str]) -> list[int]:
+    return [int(value) for value in values if value.isdigit()]
+
+
+class NewAttendeeForm(forms.Form):
+    """A person met for the first time: name, and optionally e-mail and union."""
+
+    first_name = forms.CharField(label=_("First name"), max_length=100, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=100, required=False)
+    email = forms.EmailField(label=_("Email"), required=False)
+    union = forms.ModelChoiceField(
+        label=_("Union"), queryset=Union.objects.order_by("name"), required=False
+    )
+    role = forms.ChoiceField(
+        label=_("Role"), choices=Attendance.Role.choices, initial=Attendance.Role.PARTICIPANT
+    )
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        # The contact's own rules (a name, a unique e-mail) decide, as for any other contact.
+        contact = Contact(
+            first_name=data.get("first_name", ""),
+            last_name=data.get("last_name", ""),
+            email=data.get("email", ""),
+        )
+        try:
+            contact.full_clean(exclude=["timezone", "phone"])
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
+        return data
+
+    def attendee(self) -> NewAttendee:
+        data = self.cleaned_data
+        return NewAttendee(
+            first_name=data["first_name"].strip(),
+            last_name=data["last_name"].strip(),
+            email=data["email"],
+            union=data["union"],
+            role=data["role"],
+        )
+
+
+class BaseNewAttendeeFormSet(forms.BaseFormSet):
+    def clean(self) -> None:
+        emails = [
+            form.cleaned_data.get("email", "").lower() for form in self.forms if form.cleaned_data
+        ]
+        filled = [email for email in emails if email]
+        if len(filled) != len(set(filled)):
+            raise ValidationError(_("The same e-mail address is given for two new people."))
+
+    def attendees(self) -> list[NewAttendee]:
+        return [form.attendee() for form in self.forms if form.has_changed()]
+
+
+NewAttendeeFormSet = forms.formset_factory(
+    NewAttendeeForm, formset=BaseNewAttendeeFormSet, extra=0, max_num=20, validate_max=True
+)
+
+
+class ConsultationFilterForm(forms.Form):
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    country = forms.ChoiceField(label=_("Country"), required=False)
+    union = forms.ModelChoiceField(
+        label=_("Union"),
+        queryset=Union.objects.order_by("name"),
+        required=False,
+        empty_label=_("Any union"),
+    )
+    topic = forms.ModelChoiceField(
+        label=_("Topic"), queryset=Topic.objects.all(), required=False, empty_label=_("Any topic")
+    )
+    position = forms.ChoiceField(
+        label=_("Position"),
+        required=False,
+        choices=[("", _("Any position")), *Consultation.Position.choices],
+    )
+    staff = forms.ModelChoiceField(
+        label=_("Staff"), queryset=_staff_users(), required=False, empty_label=_("Anyone")
+    )
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", _("Any status")), *Consultation.Status.choices],
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["country"]).choices = [
+            ("", _("Any country")),
+            *[(code, str(name)) for code, name in countries],
+        ]
+
+    def filters(self, **overrides: Any) -> ConsultationFilters:
+        data: dict[str, Any] = {}
+        if self.is_bound:
+            self.is_valid()  # keeps the fields that validated: one bad value drops only itself
+            data = self.cleaned_data
+        values = {
+            "date_from": data.get("date_from"),
+            "date_to": data.get("date_to"),
+            "country": data.get("country", ""),
+            "union": data.get("union"),
+            "topic": data.get("topic"),
+            "position": data.get("position", ""),
+            "staff": data.get("staff"),
+            "status": data.get("status", ""),
+        }
+        values.update(overrides)
+        return ConsultationFilters(**values)

@@ -1,0 +1,204 @@
+"""Consultation pages: list, mine, export, detail, the quick log, edit and delete."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.access import role_required
+from crm.exports import safe_cell
+from crm.forms import add_service_errors
+from crm.history import history_entries
+from crm.selectors import ContactFilters, UnionFilters, contact_list, union_list
+from outreach import services
+from outreach.forms import ConsultationFilterForm, ConsultationForm, NewAttendeeFormSet
+from outreach.models import Consultation
+from outreach.permissions import can_delete, can_edit
+from outreach.selectors import consultation_detail as detail_query
+from outreach.selectors import consultation_list as list_query
+
+SEARCH_LIMIT = 8
+
+
+def _list_page(request: HttpRequest, *, mine: bool) -> HttpResponse:
+    form = ConsultationFilterForm(request.GET or None)
+    filters = form.filters(staff=request.user) if mine else form.filters()
+    page = Paginator(list_query(filters=filters), settings.CRM_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode(), "mine": mine}
+    return render(request, "outreach/consultation_list.html", context)
+
+
+@role_required("outreach.view_consultation")
+def consultation_list(request: HttpRequest) -> HttpResponse:
+    return _list_page(request, mine=False)
+
+
+@role_required("outreach.view_consultation")
+def consultation_mine(request: HttpRequest) -> HttpResponse:
+    return _list_page(request, mine=True)
+
+
+EXPORT_HEADER = [
+    "starts_at",
+    "title",
+    "status",
+    "format",
+    "country",
+    "city",
+    "unions",
+    "attendees",
+    "topics",
+    "position",
+    "lead",
+]
+
+
+@role_required("outreach.export_consultations")
+def consultation_export(request: HttpRequest) -> StreamingHttpResponse:
+    filters = ConsultationFilterForm(request.GET or None).filters()
+
+    def rows() -> Iterator[list[Any]]:
+        yield EXPORT_HEADER
+        # Chunks keep memory flat for a large campaign; prefetches run per chunk.
+        for consultation in list_query(filters=filters).iterator(chunk_size=500):
+            yield [
+                timezone.localtime(consultation.starts_at).isoformat(timespec="minutes"),
+                consultation.title,
+                consultation.get_status_display(),
+                consultation.get_format_display(),
+                str(consultation.country),
+                consultation.city,
+                "; ".join(union.short_name for union in consultation.unions.all()),
+                getattr(consultation, "attendee_count", 0),
+                "; ".join(str(topic) for topic in consultation.topics.all()),
+                consultation.get_position_display(),
+                consultation.lead.get_username(),
+            ]
+
+    class Echo:
+        def write(self, value: str) -> str:
+            return value
+
+    writer = csv.writer(Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow([safe_cell(cell) for cell in row]) for row in rows()),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = 'attachment; filename="consultations.csv"'
+    return response
+
+
+@role_required("outreach.view_consultation")
+def consultation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        consultation = detail_query(pk=pk)
+    except Consultation.DoesNotExist:
+        raise Http404 from None
+    context = {
+        "consultation": consultation,
+        "can_edit": can_edit(request.user, consultation),
+        "can_delete": can_delete(request.user, consultation),
+        "history": history_entries(obj=consultation),
+    }
+    return render(request, "outreach/consultation_detail.html", context)
+
+
+def _log_form(request: HttpRequest, consultation: Consultation | None) -> tuple[Any, Any]:
+    form = ConsultationForm(request.POST or None, instance=consultation)
+    new_people = NewAttendeeFormSet(request.POST or None, prefix="new")
+    return form, new_people
+
+
+def _log_data(form: ConsultationForm, new_people: Any) -> dict[str, Any]:
+    return {**form.cleaned_data, "new_attendees": new_people.attendees()}
+
+
+@role_required("outreach.add_consultation")
+def consultation_create(request: HttpRequest) -> HttpResponse:
+    form, new_people = _log_form(request, None)
+    if request.method == "POST" and form.is_valid() and new_people.is_valid():
+        try:
+            consultation = services.consultation_create(
+                data=_log_data(form, new_people),
+                by=request.user,
+                submission_key=form.cleaned_data["submission_key"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, _("Consultation logged."))
+            return redirect(consultation)
+    return render(
+        request, "outreach/consultation_form.html", {"form": form, "new_people": new_people}
+    )
+
+
+def _editable(request: HttpRequest, pk: int) -> Consultation:
+    consultation = get_object_or_404(Consultation, pk=pk)
+    if not can_edit(request.user, consultation):
+        raise PermissionDenied("not the lead")
+    return consultation
+
+
+@role_required("outreach.change_consultation")
+def consultation_update(request: HttpRequest, pk: int) -> HttpResponse:
+    consultation = _editable(request, pk)
+    form, new_people = _log_form(request, consultation)
+    if request.method == "POST" and form.is_valid() and new_people.is_valid():
+        try:
+            services.consultation_update(
+                consultation=consultation, data=_log_data(form, new_people), by=request.user
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, _("Consultation saved."))
+            return redirect(consultation)
+    context = {"form": form, "new_people": new_people, "consultation": consultation}
+    return render(request, "outreach/consultation_form.html", context)
+
+
+@role_required("outreach.delete_consultation")
+def consultation_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    consultation = get_object_or_404(Consultation, pk=pk)
+    if not can_delete(request.user, consultation):
+        raise PermissionDenied("not the lead")
+    if request.method == "POST":
+        services.consultation_delete(consultation=consultation, by=request.user)
+        messages.success(request, _("Consultation deleted. Its history is kept."))
+        return redirect("outreach:consultation_list")
+    return render(
+        request, "outreach/consultation_confirm_delete.html", {"consultation": consultation}
+    )
+
+
+@role_required("crm.view_union")
+def search_unions(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")[:100]
+    results = (
+        list(union_list(filters=UnionFilters(q=query))[:SEARCH_LIMIT]) if query.strip() else []
+    )
+    return render(request, "outreach/search_unions.html", {"results": results, "query": query})
+
+
+@role_required("crm.view_contact")
+def search_contacts(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")[:100]
+    results = (
+        list(contact_list(filters=ContactFilters(q=query))[:SEARCH_LIMIT]) if query.strip() else []
+    )
+    return render(request, "outreach/search_contacts.html", {"results": results, "query": query})

@@ -1,0 +1,181 @@
+"""Who may open what: every URL of the project, walked from the URL conf, for every persona.
+
+The table below is the expected outcome of a GET. A URL missing from it fails the test, so a new
+view cannot be added without deciding who may see it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from outreach.models import Consultation
+from tests.factories import ConsultationFactory, MembershipFactory, SiteFactory
+
+pytestmark = pytest.mark.django_db
+
+PERSONAS = ("anonymous", "outsider", "staff", "organizer", "manager", "admin")
+LOGIN = "login"  # a redirect to the sign-in page
+NO = 403
+ALL_ROLES = {"outsider": NO, "staff": 200, "organizer": 200, "manager": 200, "admin": 200}
+
+
+def expect(
+    staff: int, organizer: int, manager: int, admin: int, outsider: int = NO
+) -> dict[str, object]:
+    return {
+        "anonymous": LOGIN,
+        "outsider": outsider,
+        "staff": staff,
+        "organizer": organizer,
+        "manager": manager,
+        "admin": admin,
+    }
+
+
+# URL name (and which object it is opened on) -> expected GET status per persona.
+EXPECTED: dict[str, dict[str, object]] = {
+    "home": expect(302, 302, 302, 302),
+    "my_settings": expect(200, 200, 200, 200),
+    "crm:contact_list": expect(200, 200, 200, 200),
+    "crm:contact_create": expect(NO, 200, NO, 200),
+    "crm:contact_detail": expect(200, 200, 200, 200),
+    "crm:contact_update": expect(NO, 200, NO, 200),
+    "crm:membership_create": expect(NO, 200, NO, 200),
+    "crm:membership_end": expect(NO, 405, NO, 405),  # POST only
+    "crm:union_list": expect(200, 200, 200, 200),
+    "crm:union_create": expect(NO, 200, NO, 200),
+    "crm:union_detail": expect(200, 200, 200, 200),
+    "crm:union_update": expect(NO, 200, NO, 200),
+    "crm:employer_list": expect(NO, 200, 200, 200),
+    "crm:employer_create": expect(NO, 200, NO, 200),
+    "crm:employer_detail": expect(NO, 200, 200, 200),
+    "crm:employer_update": expect(NO, 200, NO, 200),
+    "crm:site_create": expect(NO, 200, NO, 200),
+    "crm:site_update": expect(NO, 200, NO, 200),
+    "outreach:consultation_list": expect(200, 200, 200, 200),
+    "outreach:consultation_mine": expect(200, 200, 200, 200),
+    "outreach:consultation_export": expect(NO, 200, 200, 200),
+    "outreach:consultation_create": expect(200, NO, NO, 200),
+    "outreach:consultation_detail": expect(200, 200, 200, 200),
+    "outreach:consultation_update own": expect(200, NO, NO, 200),
+    "outreach:consultation_update other": expect(NO, NO, NO, 200),
+    "outreach:consultation_delete own": expect(200, NO, NO, 200),
+    "outreach:consultation_delete other": expect(NO, NO, NO, 200),
+    "outreach:search_unions": expect(200, 200, 200, 200),
+    "outreach:search_contacts": expect(200, 200, 200, 200),
+}
+
+# Open to anyone, and why.
+PUBLIC = {
+    "login": "the sign-in page",
+    "logout": "signing out is harmless",
+    "healthz": "load balancers probe it; it shows no personal data",
+}
+
+
+def _walk(resolver: URLResolver, namespace: str = "") -> list[URLPattern | tuple[str, URLPattern]]:
+    found: list = []
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            if entry.namespace == "admin":
+                continue  # Django's admin: staff login of its own, tested by Django
+            found += _walk(
+                entry, f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            )
+        elif isinstance(entry, URLPattern) and entry.name:
+            found.append((f"{namespace}{entry.name}", entry))
+    return found
+
+
+def test_it_has_an_expectation_for_every_url():
+    names = {name for name, _pattern in _walk(get_resolver())}
+    covered = {key.split(" ")[0] for key in EXPECTED} | set(PUBLIC)
+    assert names - covered == set(), "decide who may open these URLs"
+    assert covered - names == set(), "these URLs no longer exist"
+
+
+@pytest.fixture
+def personas(
+    outreach_staffer, organizer, manager, administrator, outsider
+) -> dict[str, User | None]:
+    return {
+        "anonymous": None,
+        "outsider": outsider,
+        "staff": outreach_staffer,
+        "organizer": organizer,
+        "manager": manager,
+        "admin": administrator,
+    }
+
+
+def _url(key: str, objects: dict[str, object]) -> str:
+    name, _space, which = key.partition(" ")
+    pattern = dict(_walk(get_resolver()))[name]
+    params = pattern.pattern.converters.keys()
+    kwargs = {}
+    for param in params:
+        if param == "employer_pk":
+            kwargs[param] = objects["employer"].pk
+        elif name == "crm:membership_create":
+            kwargs[param] = objects["contact"].pk
+        else:
+            model = name.split(":")[1].split("_")[0]
+            kwargs[param] = objects[f"{model} {which}".strip()].pk
+    return reverse(name, kwargs=kwargs)
+
+
+def test_it_gives_each_persona_exactly_the_expected_access(client, personas, outreach_staffer):
+    membership = MembershipFactory.create()
+    site = SiteFactory.create()
+    own = ConsultationFactory.create(lead=outreach_staffer, created_by=outreach_staffer)
+    own.unions.add(membership.union)
+    other = ConsultationFactory.create()
+    other.unions.add(membership.union)
+    objects = {
+        "contact": membership.contact,
+        "union": membership.union,
+        "membership": membership,
+        "employer": site.employer,
+        "site": site,
+        "consultation": own,
+        "consultation own": own,
+        "consultation other": other,
+    }
+    failures = []
+    for key, expected_by_persona in EXPECTED.items():
+        url = _url(key, objects)
+        for persona, user in personas.items():
+            client.logout()
+            if user is not None:
+                client.force_login(user)
+            response = client.get(url)
+            expected = expected_by_persona[persona]
+            if expected == LOGIN:
+                ok = response.status_code == 302 and response["Location"].startswith(
+                    reverse("login")
+                )
+            else:
+                ok = response.status_code == expected
+            if not ok:
+                failures.append(
+                    f"{key} as {persona}: expected {expected}, got {response.status_code}"
+                )
+    assert failures == []
+    assert Consultation.objects.count() == 2  # nothing was deleted by a GET
+
+
+def test_it_sends_anonymous_posts_to_login_and_changes_nothing(client):
+    membership = MembershipFactory.create()
+    response = client.post(reverse("crm:membership_end", args=[membership.pk]))
+    assert response["Location"].startswith(reverse("login"))
+    membership.refresh_from_db()
+    assert membership.end_date is None
+
+
+def test_it_shows_the_no_access_page_to_a_user_without_role(client, outsider):
+    client.force_login(outsider)
+    response = client.get(reverse("crm:contact_list"))
+    assert response.status_code == 403
+    assert "no role yet" in response.content.decode()
