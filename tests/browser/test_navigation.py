@@ -11,10 +11,17 @@ pytestmark = [pytest.mark.browser, live]
 
 # The logins `make run` prints, and what each one's navigation shows.
 EXPECTED_NAV = {
-    "outreach": ["contacts", "unions"],
-    "organizer": ["contacts", "unions", "employers"],
-    "manager": ["contacts", "unions", "employers"],
-    "admin": ["contacts", "unions", "employers", "admin"],
+    "outreach": ["log", "consultations", "contacts", "unions"],
+    "organizer": ["consultations", "contacts", "unions", "employers"],
+    "manager": ["consultations", "contacts", "unions", "employers"],
+    "admin": ["log", "consultations", "contacts", "unions", "employers", "admin"],
+}
+# Where signing in lands: the first item of the navigation.
+LANDING = {
+    "outreach": "/consultations/new/",
+    "organizer": "/consultations/",
+    "manager": "/consultations/",
+    "admin": "/consultations/new/",
 }
 CAN_ADD_CONTACTS = {"organizer", "admin"}
 
@@ -27,7 +34,8 @@ def test_it_covers_every_demo_login():
 def test_it_shows_each_demo_role_its_own_navigation(page, live_server, username):
     demo_users_ensure()
     sign_in(page, live_server, username, password=DEMO_PASSWORD)
-    assert page.url == f"{live_server.url}/contacts/"
+    assert page.url == f"{live_server.url}{LANDING[username]}"
+    page.goto(f"{live_server.url}/contacts/")
     nav = page.locator("[data-nav]").evaluate_all("links => links.map(link => link.dataset.nav)")
     assert nav == EXPECTED_NAV[username]
     assert page.get_by_role("button", name="New contact").count() == (
