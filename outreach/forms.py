@@ -91,8 +91,9 @@ class ConsultationForm(forms.ModelForm):
             "follow_up_on": forms.DateInput(attrs={"type": "date"}),
         }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, has_new_people: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.has_new_people = has_new_people
         self.fields["title"].required = False
         self.fields["title"].help_text = _("Left empty, it is made from the format and the unions.")
         topics = cast(forms.ModelMultipleChoiceField, self.fields["topics"])
@@ -146,6 +147,17 @@ class ConsultationForm(forms.ModelForm):
         data = self.cleaned_data
         ids = data.get("attendees") or []
         roles = data.get("attendee_roles") or []
+        if (
+            not ids
+            and not data.get("unions")
+            and not self.has_new_people
+            and "unions" not in self.errors
+        ):
+            # Also checked by the service; here so that it shows with the other errors at once.
+            message = _("Add at least one union or one person who attended.")
+            self.add_error("unions", message)
+            self.add_error("attendees", message)
+            return data
         if len(roles) != len(ids):
             self.add_error("attendees", _("Choose a role for each person."))
             return data

@@ -118,9 +118,17 @@ def consultation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _log_form(request: HttpRequest, consultation: Consultation | None) -> tuple[Any, Any]:
-    form = ConsultationForm(request.POST or None, instance=consultation)
     new_people = NewAttendeeFormSet(request.POST or None, prefix="new")
+    has_new_people = new_people.is_bound and any(row.has_changed() for row in new_people.forms)
+    form = ConsultationForm(
+        request.POST or None, instance=consultation, has_new_people=has_new_people
+    )
     return form, new_people
+
+
+def _valid(form: ConsultationForm, new_people: Any) -> bool:
+    # Both validated, so that every error shows at once.
+    return all([form.is_valid(), new_people.is_valid()])
 
 
 def _log_data(form: ConsultationForm, new_people: Any) -> dict[str, Any]:
@@ -130,7 +138,7 @@ def _log_data(form: ConsultationForm, new_people: Any) -> dict[str, Any]:
 @role_required("outreach.add_consultation")
 def consultation_create(request: HttpRequest) -> HttpResponse:
     form, new_people = _log_form(request, None)
-    if request.method == "POST" and form.is_valid() and new_people.is_valid():
+    if request.method == "POST" and _valid(form, new_people):
         try:
             consultation = services.consultation_create(
                 data=_log_data(form, new_people),
@@ -158,7 +166,7 @@ def _editable(request: HttpRequest, pk: int) -> Consultation:
 def consultation_update(request: HttpRequest, pk: int) -> HttpResponse:
     consultation = _editable(request, pk)
     form, new_people = _log_form(request, consultation)
-    if request.method == "POST" and form.is_valid() and new_people.is_valid():
+    if request.method == "POST" and _valid(form, new_people):
         try:
             services.consultation_update(
                 consultation=consultation, data=_log_data(form, new_people), by=request.user

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client, override_settings
 
 from crm import roles
@@ -152,3 +153,17 @@ def admin_client_(administrator) -> Client:
 @pytest.fixture
 def outsider_client(outsider) -> Client:
     return _client_for(outsider)
+
+
+@contextmanager
+def rolled_back_module_data(django_db_blocker) -> Iterator[None]:
+    """Data made once for a module, in an outer transaction rolled back at the end (as Django's
+    setUpTestData does): tests run inside it in savepoints, and nothing is deleted row by row."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            yield
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.urls import reverse
 
 from crm.models import Contact, Membership, Tag, Union, contact_search_text
 from crm.selectors import ContactFilters, contact_list
+from tests.conftest import rolled_back_module_data
 from tests.crm.test_views_contacts import LIST_QUERIES
 
 SIZE = 50_000
@@ -18,15 +19,12 @@ FIRST = ["Jürgen", "Ελένη", "Иван", "Ayşe", "Łucja", "Søren", "Mari
 def fifty_thousand(django_db_setup, django_db_blocker):
     """50,000 contacts with memberships and tags, made once for the module.
 
-    They live in an outer transaction that is rolled back at the end, as Django's setUpTestData
-    does: deleting them row by row (history signals) would take minutes.
+    Rolled back at the end: deleting them row by row (history signals) would take minutes.
     """
-    with django_db_blocker.unblock():
+    with rolled_back_module_data(django_db_blocker):
         if connection.vendor != "postgresql":
             yield None
             return
-        outer = transaction.atomic()
-        outer.__enter__()
         union = Union.objects.create(
             name="Scale Union", country="DE", kind=Union.Kind.NATIONAL_UNION
         )
@@ -52,11 +50,7 @@ def fifty_thousand(django_db_setup, django_db_blocker):
         )
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE crm_contact; ANALYZE crm_membership")
-        try:
-            yield created
-        finally:
-            transaction.set_rollback(True)
-            outer.__exit__(None, None, None)
+        yield created
 
 
 @pytest.mark.services
