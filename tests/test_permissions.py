@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from outreach.models import Consultation
@@ -75,8 +76,8 @@ PUBLIC = {
 }
 
 
-def _walk(resolver: URLResolver, namespace: str = "") -> list[URLPattern | tuple[str, URLPattern]]:
-    found: list = []
+def _walk(resolver: URLResolver, namespace: str = "") -> list[tuple[str, URLPattern]]:
+    found: list[tuple[str, URLPattern]] = []
     for entry in resolver.url_patterns:
         if isinstance(entry, URLResolver):
             if entry.namespace == "admin":
@@ -110,7 +111,7 @@ def personas(
     }
 
 
-def _url(key: str, objects: dict[str, object]) -> str:
+def _url(key: str, objects: dict[str, Model]) -> str:
     name, _space, which = key.partition(" ")
     pattern = dict(_walk(get_resolver()))[name]
     params = pattern.pattern.converters.keys()
@@ -133,7 +134,7 @@ def test_it_gives_each_persona_exactly_the_expected_access(client, personas, out
     own.unions.add(membership.union)
     other = ConsultationFactory.create()
     other.unions.add(membership.union)
-    objects = {
+    objects: dict[str, Model] = {
         "contact": membership.contact,
         "union": membership.union,
         "membership": membership,
