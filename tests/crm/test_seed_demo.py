@@ -79,3 +79,14 @@ def test_it_never_gives_a_role_to_a_real_account_named_like_a_demo_login(setting
     real.refresh_from_db()
     assert not real.groups.exists()
     assert not real.is_staff
+
+
+def test_it_logs_demo_consultations_once(settings):
+    from outreach.models import Consultation
+
+    settings.DEBUG = True
+    call_command("seed_demo", "--contacts", "120", "--users", "--consultations", "15")
+    assert Consultation.objects.count() == 15
+    assert Consultation.objects.filter(attendances__isnull=False).distinct().count() == 15
+    call_command("seed_demo", "--contacts", "120", "--users", "--consultations", "15")
+    assert Consultation.objects.count() == 15

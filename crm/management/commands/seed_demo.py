@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from crm.demo import DEMO_PASSWORD, DemoUserConflictError, demo_users_ensure, seed_demo
 from crm.models import Contact
+from outreach.demo import seed_consultations
 
 
 class Command(BaseCommand):
@@ -34,6 +35,12 @@ class Command(BaseCommand):
             help="Create the demo users even with DEBUG off (a demo server, never production).",
         )
         parser.add_argument(
+            "--consultations",
+            type=int,
+            default=80,
+            help="How many demo consultations, led by the first outreach staffer (default 80).",
+        )
+        parser.add_argument(
             "--if-empty",
             action="store_true",
             help="Do nothing but the users when the database has contacts.",
@@ -47,7 +54,8 @@ class Command(BaseCommand):
                 "Demo users have a published password: refused with DEBUG off "
                 "(--allow-demo-users-without-debug for a demo server)."
             )
-        if options["if_empty"] and Contact.objects.exists():
+        seeded_before = Contact.objects.exists()
+        if options["if_empty"] and seeded_before:
             self.stdout.write("The database has contacts already: demo data left as it is.")
         else:
             report = seed_demo(contacts=options["contacts"], seed=options["seed"])
@@ -65,6 +73,10 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"A user named {conflict} exists and is not a demo account: left alone."
                 ) from None
+        if not (options["if_empty"] and seeded_before):
+            made = seed_consultations(count=options["consultations"], seed=options["seed"])
+            self.stdout.write(f"Demo consultations: {made} created.")
+        if options["users"]:
             self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
             for username, role in logins:
                 self.stdout.write(f"  {username:<10} {role}")
