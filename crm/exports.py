@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+from django.http import StreamingHttpResponse
+from django.utils import timezone, translation
 
 # A cell starting with one of these is taken as a formula by Excel, LibreOffice and Sheets.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -13,3 +18,33 @@ def safe_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
+
+
+class _Echo:
+    """A file that hands back what is written: csv.writer then yields lines, not a buffer."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_response(
+    *, header: list[str], rows: Iterable[list[Any]], filename: str
+) -> StreamingHttpResponse:
+    """A CSV download streamed row by row, formula-like cells defused.
+
+    The rows are produced after the view has returned, when middleware has already reset the
+    time zone and language: the reader's are kept for them here.
+    """
+    zone, language = timezone.get_current_timezone(), translation.get_language()
+    writer = csv.writer(_Echo())
+
+    def lines() -> Iterator[str]:
+        with timezone.override(zone), translation.override(language):
+            yield "\ufeff"  # a byte-order mark, so that Excel reads UTF-8 names correctly
+            yield writer.writerow(header)
+            for row in rows:
+                yield writer.writerow([safe_cell(cell) for cell in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -206,7 +206,9 @@ def _names(
             wanted[model_field.related_model] |= {row[0] for row in rows}
     names: dict[Any, dict[Any, str]] = defaultdict(dict)
     for related_model, pks in wanted.items():
-        found = {item.pk: str(item) for item in related_model._default_manager.filter(pk__in=pks)}
+        # select_related(): some names are made from a related row (a site names its employer).
+        rows = related_model._default_manager.filter(pk__in=pks).select_related()
+        found = {item.pk: str(item) for item in rows}
         names[related_model] = {pk: found.get(pk, _("(deleted)")) for pk in pks}
     for model_field in m2m:
         names.setdefault(model_field.related_model, {})

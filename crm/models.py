@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language_info
+from django.utils.translation import get_language_info, gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 from django_countries.fields import CountryField
@@ -21,15 +21,15 @@ from simple_history.models import HistoricalRecords
 from crm.text import fold
 from crm.timezones import default_timezone, is_valid_timezone
 
-# Labels of the seeded sectors, so that they are translated; sectors added later show their name.
-SECTOR_LABELS = {
-    "aerospace": _("Aerospace"),
-    "shipbuilding": _("Shipbuilding"),
-    "land-systems": _("Land systems"),
-    "munitions": _("Munitions"),
-    "electronics": _("Electronics"),
-    "materials": _("Materials"),
-    "other": _("Other"),
+# The names the data migration seeds, marked for translation: shown translated while unchanged.
+SECTOR_NAMES = {
+    "aerospace": gettext_noop("Aerospace"),
+    "shipbuilding": gettext_noop("Shipbuilding"),
+    "land-systems": gettext_noop("Land systems"),
+    "munitions": gettext_noop("Munitions"),
+    "electronics": gettext_noop("Electronics"),
+    "materials": gettext_noop("Materials"),
+    "other": gettext_noop("Other"),
 }
 
 
@@ -46,7 +46,7 @@ class Sector(models.Model):
         verbose_name_plural = _("sectors")
 
     def __str__(self) -> str:
-        return str(SECTOR_LABELS.get(self.slug, self.name))
+        return gettext(self.name) if SECTOR_NAMES.get(self.slug) == self.name else self.name
 
 
 class Language(models.Model):

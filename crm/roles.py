@@ -38,6 +38,8 @@ _READ_OUTREACH = _perms("outreach", ("view",), ("consultation", *_TAXONOMIES))
 
 # Outreach staff log consultations and edit or delete those they lead (the object-level rule is
 # in outreach/permissions.py); they read every consultation, as the team shares its work.
+# Logging a consultation may record people met for the first time (name, e-mail, union) as
+# contacts: that is part of add_consultation, on purpose, and the only way staff add contacts.
 _STAFF = (
     _READ_CORE | _READ_OUTREACH | _perms("outreach", ("add", "change", "delete"), ("consultation",))
 )

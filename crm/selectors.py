@@ -159,3 +159,21 @@ def union_members(*, union: Union, limit: int = 25) -> list[Membership]:
         .select_related("contact")
         .order_by("contact__last_name", "contact__first_name", "id")[:limit]
     )
+
+
+def union_search(*, query: str, limit: int) -> list[Union]:
+    """Unions matching every term, for pick lists: no counts, a handful of rows."""
+    terms = search_terms(query)
+    if not terms:
+        return []
+    unions = Union.objects.all()
+    for term in terms:
+        unions = unions.filter(search_text__contains=term)
+    return list(unions.order_by("name", "id")[:limit])
+
+
+def contact_search(*, query: str, limit: int) -> list[Contact]:
+    """Contacts matching every term, with what tells namesakes apart (union, workplace)."""
+    if not search_terms(query):
+        return []
+    return list(contact_list(filters=ContactFilters(q=query))[:limit])

@@ -93,10 +93,10 @@ def tags_get_or_create(*, names: Iterable[str]) -> list[Tag]:
     return list(tags.values())
 
 
-def save_validated(instance: Any) -> None:
+def save_validated(instance: Any, *, exclude: Iterable[str] = ()) -> None:
     """full_clean() then save(); a unique row written meanwhile by another request is reported
     as the same ValidationError full_clean() would have given, not as a server error."""
-    instance.full_clean()
+    instance.full_clean(exclude=list(exclude))
     try:
         with transaction.atomic():
             instance.save()

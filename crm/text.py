@@ -16,4 +16,5 @@ def fold(value: str) -> str:
 
 def search_terms(query: str, *, limit: int = 6) -> list[str]:
     """Split a search box entry into folded terms (at most `limit`, to bound the query)."""
-    return [term for term in fold(query).split() if term][:limit]
+    # NUL cannot be sent to PostgreSQL; nobody searches for it.
+    return [term for term in fold(query.replace("\x00", "")).split() if term][:limit]

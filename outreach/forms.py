@@ -9,6 +9,7 @@ from typing import Any, cast
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -96,11 +97,26 @@ class ConsultationForm(forms.ModelForm):
         self.has_new_people = has_new_people
         self.fields["title"].required = False
         self.fields["title"].help_text = _("Left empty, it is made from the format and the unions.")
+        # Retired topics, concerns and staff are no longer offered, but a consultation that has
+        # them keeps them when edited.
+        keep = self.instance.pk is not None
         topics = cast(forms.ModelMultipleChoiceField, self.fields["topics"])
-        topics.queryset = Topic.objects.filter(active=True)
+        topics.queryset = Topic.objects.filter(
+            Q(active=True) | Q(pk__in=self.instance.topics.values("pk") if keep else [])
+        )
         concerns = cast(forms.ModelMultipleChoiceField, self.fields["concerns"])
-        concerns.queryset = Concern.objects.filter(active=True)
-        cast(forms.ModelMultipleChoiceField, self.fields["other_staff"]).queryset = _staff_users()
+        concerns.queryset = Concern.objects.filter(
+            Q(active=True) | Q(pk__in=self.instance.concerns.values("pk") if keep else [])
+        )
+        staff = cast(forms.ModelMultipleChoiceField, self.fields["other_staff"])
+        staff.queryset = (
+            get_user_model()
+            .objects.filter(
+                Q(pk__in=_staff_users().values("pk"))
+                | Q(pk__in=self.instance.other_staff.values("pk") if keep else [])
+            )
+            .order_by("username")
+        )
         cast(forms.ModelChoiceField, self.fields["site"]).queryset = self.fields[
             "site"
         ].queryset.select_related(  # type: ignore[attr-defined]
@@ -170,7 +186,8 @@ class ConsultationForm(forms.ModelForm):
 
 
 def _ints(values: list[str]) -> list[int]:
-    return [int(value) for value in values if value.isdigit()]
+    # isdigit() alone accepts "²", which int() refuses.
+    return [int(value) for value in values if value.isascii() and value.isdigit()]
 
 
 class NewAttendeeForm(forms.Form):
@@ -185,6 +202,13 @@ class NewAttendeeForm(forms.Form):
     role = forms.ChoiceField(
         label=_("Role"), choices=Attendance.Role.choices, initial=Attendance.Role.PARTICIPANT
     )
+
+    def __init__(
+        self, *args: Any, union_choices: list[tuple[Any, str]] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if union_choices is not None:
+            self.fields["union"].choices = union_choices  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -202,6 +226,14 @@ class NewAttendeeForm(forms.Form):
                 self.add_error(field if field in self.fields else None, messages)
         return data
 
+    def has_changed(self) -> bool:
+        # A row counts once something identifying is typed; a removed or untouched row, whose
+        # role select still holds its default, is ignored rather than refused.
+        return any(
+            (self.data.get(self.add_prefix(name)) or "").strip()
+            for name in ("first_name", "last_name", "email")
+        )
+
     def attendee(self) -> NewAttendee:
         data = self.cleaned_data
         return NewAttendee(
@@ -214,6 +246,19 @@ class NewAttendeeForm(forms.Form):
 
 
 class BaseNewAttendeeFormSet(forms.BaseFormSet):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._union_choices: list[tuple[Any, str]] | None = None
+
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        # Every row offers the same unions: read them once, not once per row.
+        if self._union_choices is None:
+            self._union_choices = [
+                ("", "---------"),
+                *Union.objects.order_by("name").values_list("pk", "name"),
+            ]
+        return {**super().get_form_kwargs(index), "union_choices": self._union_choices}
+
     def clean(self) -> None:
         emails = [
             form.cleaned_data.get("email", "").lower() for form in self.forms if form.cleaned_data

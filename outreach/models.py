@@ -2,43 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
 from crm.models import Contact, Language, Site, Stamped, Union
 
-# Labels of the seeded topics and concerns, so that they are translated; ones added later by
-# administrators show their name as typed.
-TOPIC_LABELS = {
-    "welding": _("Welding qualification and certification"),
-    "quality": _("Quality management (AS9100 / AQAP 2110)"),
-    "lean": _("Lean production and continuous improvement"),
-    "apprenticeships": _("Apprenticeships and recognition of skills across borders"),
-    "safety": _("Occupational safety (ISO 45001)"),
-    "energetics": _("Energetics and munitions handling safety"),
-    "composites": _("Composite and additive manufacturing"),
-    "cybersecurity": _("Shop-floor cybersecurity"),
-    "export-controls": _("Export controls in cross-border training"),
-    "offsets": _("Job in-sourcing and offset protections"),
-    "stanag": _("Interoperability standards (STANAG)"),
+# The names the data migration seeds, marked for translation. A name still equal to its seed is
+# shown translated; one an administrator renamed, or a new entry, is shown as typed.
+TOPIC_NAMES = {
+    "welding": gettext_noop("Welding qualification and certification"),
+    "quality": gettext_noop("Quality management (AS9100 / AQAP 2110)"),
+    "lean": gettext_noop("Lean production and continuous improvement"),
+    "apprenticeships": gettext_noop("Apprenticeships and recognition of skills across borders"),
+    "safety": gettext_noop("Occupational safety (ISO 45001)"),
+    "energetics": gettext_noop("Energetics and munitions handling safety"),
+    "composites": gettext_noop("Composite and additive manufacturing"),
+    "cybersecurity": gettext_noop("Shop-floor cybersecurity"),
+    "export-controls": gettext_noop("Export controls in cross-border training"),
+    "offsets": gettext_noop("Job in-sourcing and offset protections"),
+    "stanag": gettext_noop("Interoperability standards (STANAG)"),
 }
-CONCERN_LABELS = {
-    "offshoring": _("Job offshoring"),
-    "wages": _("Wage and conditions standards"),
-    "certification": _("Certification recognition"),
-    "health-safety": _("Health and safety"),
-    "language": _("Language barriers"),
-    "clearances": _("Security clearances"),
-    "export-limits": _("Export-control limits"),
-    "recognition": _("Union recognition"),
+CONCERN_NAMES = {
+    "offshoring": gettext_noop("Job offshoring"),
+    "wages": gettext_noop("Wage and conditions standards"),
+    "certification": gettext_noop("Certification recognition"),
+    "health-safety": gettext_noop("Health and safety"),
+    "language": gettext_noop("Language barriers"),
+    "clearances": gettext_noop("Security clearances"),
+    "export-limits": gettext_noop("Export-control limits"),
+    "recognition": gettext_noop("Union recognition"),
 }
 
 
@@ -49,18 +48,18 @@ class Taxonomy(models.Model):
     position = models.PositiveSmallIntegerField(_("position in lists"), default=0)
     active = models.BooleanField(_("offered on forms"), default=True)
 
-    LABELS: dict[str, Any] = {}
+    SEEDED: dict[str, str] = {}
 
     class Meta:
         abstract = True
         ordering = ["position", "name"]
 
     def __str__(self) -> str:
-        return str(self.LABELS.get(self.slug, self.name))
+        return gettext(self.name) if self.SEEDED.get(self.slug) == self.name else self.name
 
 
 class Topic(Taxonomy):
-    LABELS = TOPIC_LABELS
+    SEEDED = TOPIC_NAMES
 
     class Meta(Taxonomy.Meta):
         verbose_name = _("topic")
@@ -68,7 +67,7 @@ class Topic(Taxonomy):
 
 
 class Concern(Taxonomy):
-    LABELS = CONCERN_LABELS
+    SEEDED = CONCERN_NAMES
 
     class Meta(Taxonomy.Meta):
         verbose_name = _("concern")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -27,19 +27,25 @@ class ConsultationFilters:
     status: str = ""
 
 
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
+def _day_start(day: date) -> datetime | None:
+    """Midnight of `day` in the reader's time zone; None past the calendar's end (9999-12-31)."""
+    try:
+        return timezone.make_aware(datetime.combine(day, time.min)).astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def consultation_list(*, filters: ConsultationFilters) -> QuerySet[Consultation]:
-    consultations = Consultation.objects.select_related("lead", "site", "site__employer")
-    if filters.date_from:
-        consultations = consultations.filter(starts_at__gte=_day_start(filters.date_from))
-    if filters.date_to:
-        # The whole last day, in the reader's time zone.
-        consultations = consultations.filter(
-            starts_at__lt=_day_start(filters.date_to) + timedelta(days=1)
-        )
+    consultations = Consultation.objects.select_related("lead")
+    if filters.date_from and (start := _day_start(filters.date_from)) is not None:
+        consultations = consultations.filter(starts_at__gte=start)
+    if (
+        filters.date_to
+        and filters.date_to < date.max
+        and (end := _day_start(filters.date_to + timedelta(days=1)))
+    ):
+        # Up to the end of the last day, in the reader's time zone.
+        consultations = consultations.filter(starts_at__lt=end)
     if filters.country:
         consultations = consultations.filter(country=filters.country)
     if filters.union is not None:

@@ -103,7 +103,9 @@ def _consultation_apply(
         consultation.title = _default_title(consultation, unions, attendees, new_attendees)
     consultation.updated_by = by
     consultation._history_user = by  # type: ignore[attr-defined]
-    save_validated(consultation)
+    # The submission key is unique by design; a clash means the same form came twice, which
+    # consultation_create answers with the first consultation, not with an error.
+    save_validated(consultation, exclude=["submission_key"])
 
     for person in new_attendees:
         contact = contact_create(

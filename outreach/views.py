@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -16,13 +15,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.access import role_required
-from crm.exports import safe_cell
+from crm.exports import csv_response
 from crm.forms import add_service_errors
 from crm.history import history_entries
-from crm.selectors import ContactFilters, UnionFilters, contact_list, union_list
+from crm.selectors import contact_search, union_search
 from outreach import services
 from outreach.forms import ConsultationFilterForm, ConsultationForm, NewAttendeeFormSet
-from outreach.models import Consultation
+from outreach.models import Attendance, Consultation
 from outreach.permissions import can_delete, can_edit
 from outreach.selectors import consultation_detail as detail_query
 from outreach.selectors import consultation_list as list_query
@@ -52,54 +51,44 @@ def consultation_mine(request: HttpRequest) -> HttpResponse:
     return _list_page(request, mine=True)
 
 
-EXPORT_HEADER = [
-    "starts_at",
-    "title",
-    "status",
-    "format",
-    "country",
-    "city",
-    "unions",
-    "attendees",
-    "topics",
-    "position",
-    "lead",
-]
+def _export_header() -> list[str]:
+    return [
+        _("Starts at"),
+        _("Title"),
+        _("Status"),
+        _("Format"),
+        _("Country"),
+        _("City"),
+        _("Unions"),
+        _("Number of attendees"),
+        _("Topics"),
+        _("Position"),
+        _("Lead"),
+    ]
+
+
+def _export_row(consultation: Consultation) -> list[Any]:
+    return [
+        timezone.localtime(consultation.starts_at).isoformat(timespec="minutes"),
+        consultation.title,
+        consultation.get_status_display(),
+        consultation.get_format_display(),
+        str(consultation.country),
+        consultation.city,
+        "; ".join(union.short_name for union in consultation.unions.all()),
+        getattr(consultation, "attendee_count", 0),
+        "; ".join(str(topic) for topic in consultation.topics.all()),
+        consultation.get_position_display(),
+        consultation.lead.get_username(),
+    ]
 
 
 @role_required("outreach.export_consultations")
 def consultation_export(request: HttpRequest) -> StreamingHttpResponse:
-    filters = ConsultationFilterForm(request.GET or None).filters()
-
-    def rows() -> Iterator[list[Any]]:
-        yield EXPORT_HEADER
-        # Chunks keep memory flat for a large campaign; prefetches run per chunk.
-        for consultation in list_query(filters=filters).iterator(chunk_size=500):
-            yield [
-                timezone.localtime(consultation.starts_at).isoformat(timespec="minutes"),
-                consultation.title,
-                consultation.get_status_display(),
-                consultation.get_format_display(),
-                str(consultation.country),
-                consultation.city,
-                "; ".join(union.short_name for union in consultation.unions.all()),
-                getattr(consultation, "attendee_count", 0),
-                "; ".join(str(topic) for topic in consultation.topics.all()),
-                consultation.get_position_display(),
-                consultation.lead.get_username(),
-            ]
-
-    class Echo:
-        def write(self, value: str) -> str:
-            return value
-
-    writer = csv.writer(Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow([safe_cell(cell) for cell in row]) for row in rows()),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = 'attachment; filename="consultations.csv"'
-    return response
+    consultations = list_query(filters=ConsultationFilterForm(request.GET or None).filters())
+    # Chunks keep memory flat for a large campaign; prefetches run per chunk.
+    rows = (_export_row(c) for c in consultations.iterator(chunk_size=500))
+    return csv_response(header=_export_header(), rows=rows, filename="consultations.csv")
 
 
 @role_required("outreach.view_consultation")
@@ -126,6 +115,17 @@ def _log_form(request: HttpRequest, consultation: Consultation | None) -> tuple[
     return form, new_people
 
 
+def _form_context(
+    form: ConsultationForm, new_people: Any, consultation: Consultation | None
+) -> dict[str, Any]:
+    return {
+        "form": form,
+        "new_people": new_people,
+        "consultation": consultation,
+        "attendance_roles": Attendance.Role.choices,
+    }
+
+
 def _valid(form: ConsultationForm, new_people: Any) -> bool:
     # Both validated, so that every error shows at once.
     return all([form.is_valid(), new_people.is_valid()])
@@ -135,8 +135,22 @@ def _log_data(form: ConsultationForm, new_people: Any) -> dict[str, Any]:
     return {**form.cleaned_data, "new_attendees": new_people.attendees()}
 
 
+def _already_saved(request: HttpRequest) -> Consultation | None:
+    """The consultation a resent form (double click, back and save again) saved before."""
+    try:
+        key = uuid.UUID(request.POST.get("submission_key", ""))
+    except ValueError:
+        return None
+    return Consultation.objects.filter(submission_key=key).first()
+
+
 @role_required("outreach.add_consultation")
 def consultation_create(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and (saved := _already_saved(request)) is not None:
+        # Checked before validation: the first submission may have created the new people, whose
+        # e-mail addresses would now look taken.
+        messages.info(request, _("This consultation was saved already; here it is."))
+        return redirect(saved)
     form, new_people = _log_form(request, None)
     if request.method == "POST" and _valid(form, new_people):
         try:
@@ -150,9 +164,7 @@ def consultation_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Consultation logged."))
             return redirect(consultation)
-    return render(
-        request, "outreach/consultation_form.html", {"form": form, "new_people": new_people}
-    )
+    return render(request, "outreach/consultation_form.html", _form_context(form, new_people, None))
 
 
 def _editable(request: HttpRequest, pk: int) -> Consultation:
@@ -176,8 +188,9 @@ def consultation_update(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Consultation saved."))
             return redirect(consultation)
-    context = {"form": form, "new_people": new_people, "consultation": consultation}
-    return render(request, "outreach/consultation_form.html", context)
+    return render(
+        request, "outreach/consultation_form.html", _form_context(form, new_people, consultation)
+    )
 
 
 @role_required("outreach.delete_consultation")
@@ -197,16 +210,12 @@ def consultation_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required("crm.view_union")
 def search_unions(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:100]
-    results = (
-        list(union_list(filters=UnionFilters(q=query))[:SEARCH_LIMIT]) if query.strip() else []
-    )
+    results = union_search(query=query, limit=SEARCH_LIMIT)
     return render(request, "outreach/search_unions.html", {"results": results, "query": query})
 
 
 @role_required("crm.view_contact")
 def search_contacts(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:100]
-    results = (
-        list(contact_list(filters=ContactFilters(q=query))[:SEARCH_LIMIT]) if query.strip() else []
-    )
+    results = contact_search(query=query, limit=SEARCH_LIMIT)
     return render(request, "outreach/search_contacts.html", {"results": results, "query": query})

@@ -11,6 +11,9 @@
     var chip = document.getElementById("chip-" + kind).content.firstElementChild.cloneNode(true);
     chip.querySelector('input[type="hidden"]').value = id;
     chip.querySelector("[data-chip-label]").textContent = label;
+    chip.querySelectorAll("[data-label-template]").forEach(function (control) {
+      control.setAttribute("aria-label", control.dataset.labelTemplate.replace("%(name)s", label));
+    });
     box.appendChild(chip);
   }
 
@@ -48,6 +51,12 @@
   // Enter in a search box picks nothing and must not send the half-filled form.
   form.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && event.target.matches('input[type="search"]')) event.preventDefault();
+  });
+
+  // Coming back with the Back button restores the page as it was sent: allow sending again
+  // (the server recognises the same form and shows what was saved).
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) delete form.dataset.sent;
   });
 
   // A second click while the first is on its way does nothing (the server also ignores a

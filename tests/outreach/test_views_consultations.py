@@ -211,8 +211,8 @@ def test_it_exports_the_filtered_list_with_formulas_defused(manager_client):
     )
     ConsultationFactory.create(title="Elsewhere", country="FR")
     response = manager_client.get(reverse("outreach:consultation_export"), {"country": "DE"})
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0][:3] == ["starts_at", "title", "status"]
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert rows[0][:3] == ["Starts at", "Title", "Status"]
     assert len(rows) == 2
     assert rows[1][1] == '\'=HYPERLINK("http://evil")'
     assert rows[1][6] == "IGM"
@@ -240,3 +240,123 @@ def test_it_lists_consultations_in_a_constant_number_of_queries(
 # session, user, permissions (2), navigation groups, filter choices (unions, topics, staff),
 # count, page, the page's unions and topics.
 LIST_QUERIES = 12
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"unions": ["²"]},
+        {"attendees": ["٣"], "attendee_roles": ["speaker"]},
+        {"submission_key": "not-a-uuid"},
+    ],
+)
+def test_it_refuses_odd_digits_and_keys_without_a_server_error(staff_client, bad):
+    response = staff_client.post(NEW, _post(**bad))
+    assert response.status_code == 200
+    assert not Consultation.objects.exists()
+
+
+def test_it_searches_without_failing_on_control_characters(staff_client):
+    UnionFactory.create(name="Unite the Union")
+    for url in (reverse("outreach:search_unions"), reverse("outreach:search_contacts")):
+        assert staff_client.get(url, {"q": "un\x00ite"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to"), [("0001-01-01", "9999-12-31"), ("9999-12-31", "0001-01-01")]
+)
+def test_it_accepts_dates_at_the_ends_of_the_calendar(manager_client, date_from, date_to):
+    session = manager_client.session
+    session["staff_timezone"] = "Asia/Tokyo"
+    session.save()
+    ConsultationFactory.create()
+    for url in (LIST, reverse("outreach:consultation_export")):
+        response = manager_client.get(url, {"date_from": date_from, "date_to": date_to})
+        assert response.status_code == 200
+        if url != LIST:
+            b"".join(response.streaming_content)
+
+
+def test_it_exports_in_the_readers_time_zone(manager_client):
+    from datetime import UTC, datetime
+
+    ConsultationFactory.create(
+        title="Evening in UTC", starts_at=datetime(2025, 1, 10, 20, 0, tzinfo=UTC)
+    )
+    session = manager_client.session
+    session["staff_timezone"] = "Asia/Tokyo"
+    session.save()
+    listed = [
+        c.title
+        for c in manager_client.get(LIST, {"date_from": "2025-01-11"}).context["page"].object_list
+    ]
+    response = manager_client.get(
+        reverse("outreach:consultation_export"), {"date_from": "2025-01-11"}
+    )
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert listed == ["Evening in UTC"]
+    assert rows[1][:2] == ["2025-01-11T05:00+09:00", "Evening in UTC"]
+
+
+def test_it_keeps_a_retired_topic_when_editing(staff_client, outreach_staffer):
+    retired = Topic.objects.create(slug="retired", name="Retired topic", active=False)
+    consultation = ConsultationFactory.create(lead=outreach_staffer)
+    consultation.unions.add(UnionFactory.create())
+    consultation.topics.add(retired)
+    url = reverse("outreach:consultation_update", args=[consultation.pk])
+    assert "Retired topic" in staff_client.get(url).content.decode()
+    staff_client.post(
+        url, _post(unions=[str(consultation.unions.get().pk)], topics=[str(retired.pk)])
+    )
+    assert list(consultation.topics.all()) == [retired]
+    assert "Retired topic" not in staff_client.get(NEW).content.decode()
+
+
+def test_it_ignores_a_new_person_row_that_was_removed(staff_client):
+    union = UnionFactory.create()
+    # The row's name fields are gone (removed in the page) but TOTAL_FORMS still counts it.
+    data = _post(unions=[str(union.pk)], **{"new-TOTAL_FORMS": "1", "new-0-role": ""})
+    assert staff_client.post(NEW, data).status_code == 302
+    assert Consultation.objects.count() == 1
+
+
+def test_it_shows_the_first_consultation_when_a_form_with_new_people_is_resent(staff_client):
+    data = _post(
+        **{
+            "new-TOTAL_FORMS": "1",
+            "new-0-last_name": "Neu",
+            "new-0-email": "neu@example.org",
+            "new-0-role": "participant",
+        }
+    )
+    first = staff_client.post(NEW, data)
+    again = staff_client.post(NEW, data, follow=True)
+    assert Consultation.objects.count() == 1
+    assert Contact.objects.filter(email="neu@example.org").count() == 1
+    assert again.redirect_chain[-1][0] == first["Location"]
+    assert "saved already" in again.content.decode()
+
+
+def test_it_lets_the_creator_edit_but_only_the_lead_delete(
+    client, outreach_staffer, django_user_model
+):
+    from django.contrib.auth.models import Group
+
+    colleague = django_user_model.objects.create_user(username="colleague", password="x" * 16)
+    colleague.groups.add(Group.objects.get(name="Outreach staff"))
+    consultation = ConsultationFactory.create(lead=colleague, created_by=outreach_staffer)
+    client.force_login(outreach_staffer)
+    assert (
+        client.get(reverse("outreach:consultation_update", args=[consultation.pk])).status_code
+        == 200
+    )
+    assert (
+        client.post(reverse("outreach:consultation_delete", args=[consultation.pk])).status_code
+        == 403
+    )
+    client.force_login(colleague)
+    assert (
+        client.post(reverse("outreach:consultation_delete", args=[consultation.pk])).status_code
+        == 302
+    )
+    assert not Consultation.objects.exists()
