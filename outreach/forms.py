@@ -88,7 +88,7 @@ class ConsultationForm(forms.ModelForm):
             "outcomes": forms.Textarea(attrs={"rows": 2}),
             "commitments": forms.Textarea(attrs={"rows": 2}),
             "languages": forms.SelectMultiple(attrs={"size": 4}),
-            "other_staff": forms.SelectMultiple(attrs={"size": 3}),
+            "other_staff": forms.CheckboxSelectMultiple,
             "follow_up_on": forms.DateInput(attrs={"type": "date"}),
         }
 

@@ -35,9 +35,7 @@ def test_it_logs_a_meeting_on_a_phone(phone, live_server, outreach_staffer):
     phone.get_by_label("Summary").fill("Interested if certificates are recognised both ways.")
     phone.get_by_role("button", name="Save").dblclick()
 
-    phone.get_by_role("heading", name="Site visit – IF Metall").or_(
-        phone.get_by_role("heading", name="In person – IF Metall")
-    ).wait_for()
+    phone.get_by_role("heading", name="In person – IF Metall").wait_for()
     consultation = Consultation.objects.get()
     assert consultation.position == "conditional_support"
     assert sorted(consultation.attendances.values_list("contact__last_name", "role")) == [
