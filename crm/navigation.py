@@ -33,6 +33,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         "outreach:consultation_list",
         "outreach.view_consultation",
     ),
+    NavItem("followups", _("Follow-ups"), "followups:list", "outreach.view_followup"),
     NavItem("contacts", _("Contacts"), "crm:contact_list", "crm.view_contact"),
     NavItem("unions", _("Unions"), "crm:union_list", "crm.view_union"),
     NavItem("employers", _("Employers"), "crm:employer_list", "crm.view_employer"),

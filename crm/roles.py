@@ -41,7 +41,12 @@ _READ_OUTREACH = _perms("outreach", ("view",), ("consultation", *_TAXONOMIES))
 # Logging a consultation may record people met for the first time (name, e-mail, union) as
 # contacts: that is part of add_consultation, on purpose, and the only way staff add contacts.
 _STAFF = (
-    _READ_CORE | _READ_OUTREACH | _perms("outreach", ("add", "change", "delete"), ("consultation",))
+    _READ_CORE
+    | _READ_OUTREACH
+    | _perms("outreach", ("add", "change", "delete"), ("consultation",))
+    # Their own follow-ups (outreach/permissions.py has the object-level rule).
+    | _perms("outreach", ("view", "add", "change"), ("followup",))
+    | _perms("outreach", ("view",), ("emailtemplate", "emailtemplateversion"))
 )
 
 # Organizers keep the people and unions up to date and import them; they read consultations.
@@ -57,6 +62,7 @@ _ORGANIZER = (
 _MANAGER = (
     _perms("crm", ("view",), _CORE + _REFERENCE)
     | _READ_OUTREACH
+    | {"outreach.view_followup", "outreach.view_all_followups"}
     | {"crm.export_contacts", "outreach.export_consultations"}
 )
 
@@ -66,7 +72,12 @@ _ADMINISTRATOR = (
     _perms("auth", ("view", "add", "change", "delete"), ("user", "group"))
     | _perms("crm", ("view", "add", "change", "delete"), _CORE + _REFERENCE)
     | {"crm.import_contacts", "crm.export_contacts", "crm.view_workerheartbeat"}
-    | _perms("outreach", ("view", "add", "change", "delete"), ("consultation", *_TAXONOMIES))
+    | _perms(
+        "outreach",
+        ("view", "add", "change", "delete"),
+        ("consultation", "followup", "emailtemplate", "emailtemplateversion", *_TAXONOMIES),
+    )
+    | {"outreach.view_all_followups"}
     | {
         "outreach.export_consultations",
         "outreach.change_any_consultation",

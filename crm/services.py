@@ -244,6 +244,26 @@ def record_save(*, instance: Employer | Site, by: User | None) -> Employer | Sit
     return instance
 
 
+@transaction.atomic
+def contact_email_opt_out(*, contact: Contact, source: str) -> Contact:
+    """Record that the person wants no more e-mail. Pending follow-ups are suppressed when due."""
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if contact.email_consent != Consent.WITHDRAWN:
+        contact.email_consent = Consent.WITHDRAWN
+        contact.email_consent_at = timezone.now()
+        contact.email_consent_source = source
+        contact._history_user = None  # type: ignore[attr-defined]
+        contact.save(
+            update_fields=[
+                "email_consent",
+                "email_consent_at",
+                "email_consent_source",
+                "updated_at",
+            ]
+        )
+    return contact
+
+
 def staff_profile_update(*, user: Any, timezone_name: str) -> StaffProfile:
     if timezone_name and not is_valid_timezone(timezone_name):
         raise ValidationError({"timezone": _("Unknown time zone.")})

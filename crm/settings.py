@@ -188,6 +188,9 @@ MEDIA_ROOT = VAR_DIR / "media"
 globals().update(email_config("EMAIL_URL", VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Union outreach <outreach@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_MESSAGE_ID_DOMAIN = env_str(
+    "EMAIL_MESSAGE_ID_DOMAIN", urlsplit(SITE_URL).hostname or "localhost"
+)
 
 # Celery: the broker defaults to files under var/broker/ so `make run` needs no server.
 CELERY_BROKER_URL = env_url(
@@ -214,7 +217,16 @@ CELERY_TIMEZONE = "UTC"
 # The only schedule of periodic work; each entry takes no arguments and claims its own rows.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "worker-heartbeat": {"task": "crm.tasks.worker_heartbeat", "schedule": crontab()},
+    "followups-dispatch": {"task": "outreach.tasks.followups_dispatch", "schedule": crontab()},
 }
+
+# Follow-ups (outreach/services/followups.py)
+FOLLOWUP_MAX_ATTEMPTS = env_int("FOLLOWUP_MAX_ATTEMPTS", 5, minimum=1)
+FOLLOWUP_RETRY_BASE_SECONDS = env_int("FOLLOWUP_RETRY_BASE_SECONDS", 60, minimum=1)
+# A queued row whose task has not claimed it by then is enqueued again (its task was lost).
+FOLLOWUP_REQUEUE_AFTER = env_int("FOLLOWUP_REQUEUE_AFTER", 300, minimum=5)
+# A row still "sending" after this long lost its worker mid-send: it needs review.
+FOLLOWUP_SENDING_TIMEOUT = env_int("FOLLOWUP_SENDING_TIMEOUT", 900, minimum=5)
 
 # Security. Production (DEBUG off) is strict by default; each switch can be relaxed explicitly,
 # e.g. SECURE_SSL_REDIRECT=false when a proxy already redirects.

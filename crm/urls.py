@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from crm import account, health, views
+from outreach import followup_views
 
 crm_patterns = [
     path("contacts/", views.contact_list, name="contact_list"),
@@ -29,6 +30,8 @@ urlpatterns = [
     path("accounts/login/", account.StaffLoginView.as_view(), name="login"),
     path("accounts/settings/", account.my_settings, name="my_settings"),
     path("consultations/", include(("outreach.urls", "outreach"))),
+    path("followups/", include("outreach.followup_urls")),
+    path("u/<str:token>/", followup_views.unsubscribe, name="unsubscribe"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),

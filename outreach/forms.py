@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -16,9 +17,10 @@ from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
 from crm.models import Contact, Union
-from outreach.models import Attendance, Concern, Consultation, Topic
+from outreach.models import Attendance, Concern, Consultation, EmailTemplate, Topic
 from outreach.selectors import ConsultationFilters
-from outreach.services import NewAttendee
+from outreach.services import FollowUpRequest, NewAttendee
+from outreach.services.followups import local_to_utc
 
 
 def _staff_users() -> Any:
@@ -47,6 +49,17 @@ class IdListField(forms.Field):
         return list(dict.fromkeys(ids))
 
 
+class TemplateChoiceField(forms.ModelChoiceField):
+    """Templates named with the languages they are written in, so the fallback is known up front."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        languages = sorted(version.language_id for version in obj.versions.all())
+        return _("%(name)s (%(languages)s; other languages get English)") % {
+            "name": obj.name,
+            "languages": ", ".join(languages) or "—",
+        }
+
+
 class ConsultationForm(forms.ModelForm):
     unions = IdListField(label=_("Unions"), required=False)
     attendees = IdListField(label=_("People who attended"), required=False)
@@ -54,6 +67,21 @@ class ConsultationForm(forms.ModelForm):
         choices=Attendance.Role.choices, required=False, widget=forms.MultipleHiddenInput
     )
     submission_key = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    follow_up_template = TemplateChoiceField(
+        label=_("E-mail"),
+        queryset=EmailTemplate.objects.none(),
+        required=False,
+        empty_label=_("No follow-up"),
+    )
+    follow_up_date = forms.DateField(
+        label=_("On"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    follow_up_time = forms.TimeField(
+        label=_("At (each person's local time)"),
+        required=False,
+        initial=time(9, 0),
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
 
     class Meta:
         model = Consultation
@@ -74,8 +102,6 @@ class ConsultationForm(forms.ModelForm):
             "languages",
             "interpreter_present",
             "other_staff",
-            "follow_up_on",
-            "follow_up_note",
         ]
         widgets = {
             "starts_at": forms.DateTimeInput(
@@ -89,7 +115,6 @@ class ConsultationForm(forms.ModelForm):
             "commitments": forms.Textarea(attrs={"rows": 2}),
             "languages": forms.SelectMultiple(attrs={"size": 4}),
             "other_staff": forms.CheckboxSelectMultiple,
-            "follow_up_on": forms.DateInput(attrs={"type": "date"}),
         }
 
     def __init__(self, *args: Any, has_new_people: bool = False, **kwargs: Any) -> None:
@@ -127,6 +152,10 @@ class ConsultationForm(forms.ModelForm):
             self.initial.setdefault("starts_at", now - timedelta(minutes=now.minute % 5))
             self.initial.setdefault("submission_key", uuid.uuid4())
         self.picked_unions, self.picked_attendees = self._picked()
+        template_field = cast(TemplateChoiceField, self.fields["follow_up_template"])
+        template_field.queryset = EmailTemplate.objects.filter(active=True).prefetch_related(
+            "versions"
+        )
 
     def _picked(self) -> tuple[list[Union], list[tuple[Contact, str]]]:
         """What the pick widgets hold, to draw them again (after an error, or when editing)."""
@@ -182,7 +211,20 @@ class ConsultationForm(forms.ModelForm):
             self.add_error("attendees", _("A person you picked no longer exists; pick them again."))
             return data
         data["attendees"] = [(found[pk], role) for pk, role in zip(ids, roles, strict=True)]
+        self._clean_follow_up(data)
         return data
+
+    def _clean_follow_up(self, data: dict[str, Any]) -> None:
+        template, day = data.get("follow_up_template"), data.get("follow_up_date")
+        if template is None:
+            data["follow_up"] = None
+            return
+        if day is None:
+            self.add_error("follow_up_date", _("Choose the day to send the follow-up."))
+            return
+        data["follow_up"] = FollowUpRequest(
+            template=template, day=day, time_of_day=data.get("follow_up_time") or time(9, 0)
+        )
 
 
 def _ints(values: list[str]) -> list[int]:
@@ -331,3 +373,71 @@ class ConsultationFilterForm(forms.Form):
         }
         values.update(overrides)
         return ConsultationFilters(**values)
+
+
+class FollowUpForm(forms.Form):
+    """One follow-up to one person, at a time on *their* clock."""
+
+    template = TemplateChoiceField(
+        label=_("Template"),
+        queryset=EmailTemplate.objects.none(),
+        required=False,
+        empty_label=_("Write my own"),
+    )
+    subject = forms.CharField(label=_("Subject"), max_length=200, required=False)
+    body = forms.CharField(
+        label=_("Text"), required=False, widget=forms.Textarea(attrs={"rows": 6})
+    )
+    send_date = forms.DateField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}))
+    send_time = forms.TimeField(
+        label=_("Time"),
+        initial=time(9, 0),
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+
+    def __init__(self, *args: Any, zone: ZoneInfo, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.zone = zone
+        self.fields["send_time"].help_text = _("On %(zone)s time, the person's own clock.") % {
+            "zone": zone.key
+        }
+        template_field = cast(TemplateChoiceField, self.fields["template"])
+        template_field.queryset = EmailTemplate.objects.filter(active=True).prefetch_related(
+            "versions"
+        )
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        if data.get("template") is None:
+            if not (data.get("subject") or "").strip():
+                self.add_error("subject", _("Choose a template or write a subject."))
+            if not (data.get("body") or "").strip():
+                self.add_error("body", _("Write the text of the e-mail."))
+        if data.get("send_date") and data.get("send_time"):
+            try:
+                data["send_at"] = local_to_utc(data["send_date"], data["send_time"], self.zone)
+            except ValidationError as error:
+                self.add_error("send_time", error)
+        return data
+
+
+class RescheduleForm(forms.Form):
+    send_date = forms.DateField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}))
+    send_time = forms.TimeField(
+        label=_("Time"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+
+    def __init__(self, *args: Any, zone: ZoneInfo, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.zone = zone
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        if data.get("send_date") and data.get("send_time"):
+            try:
+                data["send_at"] = local_to_utc(data["send_date"], data["send_time"], self.zone)
+            except ValidationError as error:
+                self.add_error("send_time", error)
+        return data

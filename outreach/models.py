@@ -183,9 +183,6 @@ class Consultation(Stamped):
     summary = models.TextField(_("summary"), blank=True)
     outcomes = models.TextField(_("outcomes"), blank=True)
     commitments = models.TextField(_("commitments"), blank=True)
-    # Stored until follow-up e-mails are scheduled from it; nothing is sent from these fields.
-    follow_up_on = models.DateField(_("follow up on"), null=True, blank=True)
-    follow_up_note = models.CharField(_("follow-up note"), max_length=300, blank=True)
     # One per form rendering: a second submission of the same form finds the first consultation.
     submission_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
@@ -231,3 +228,151 @@ class Consultation(Stamped):
         if self.site_id and self.site is not None:
             self.city = self.city or self.site.city
             self.country = self.country or self.site.country
+
+
+class EmailTemplate(Stamped):
+    """A follow-up e-mail, written once per language (see EmailTemplateVersion)."""
+
+    class Purpose(models.TextChoices):
+        THANK_YOU = "thank_you", _("Thank you")
+        NOTES = "notes", _("Meeting notes")
+        NEXT_STEP = "next_step", _("Next step")
+        INVITATION = "invitation", _("Invitation")
+        OTHER = "other", _("Other")
+
+    name = models.CharField(_("name"), max_length=150, unique=True)
+    purpose = models.CharField(
+        _("purpose"), max_length=20, choices=Purpose.choices, default=Purpose.THANK_YOU
+    )
+    active = models.BooleanField(_("offered when scheduling"), default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("e-mail template")
+        verbose_name_plural = _("e-mail templates")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EmailTemplateVersion(models.Model):
+    template = models.ForeignKey(EmailTemplate, on_delete=models.CASCADE, related_name="versions")
+    language = models.ForeignKey(
+        Language, verbose_name=_("language"), on_delete=models.PROTECT, related_name="+"
+    )
+    subject = models.CharField(_("subject"), max_length=200)
+    body_text = models.TextField(_("text"))
+    body_html = models.TextField(_("HTML version"), blank=True, help_text=_("Optional."))
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["template", "language"]
+        verbose_name = _("e-mail template version")
+        verbose_name_plural = _("e-mail template versions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "language"], name="outreach_template_one_version_per_language"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} ({self.language_id})"
+
+    def clean(self) -> None:
+        from outreach.merge import unknown_fields
+
+        errors = {}
+        for name in ("subject", "body_text", "body_html"):
+            unknown = unknown_fields(getattr(self, name))
+            if unknown:
+                errors[name] = _("Unknown merge fields: %(fields)s.") % {
+                    "fields": ", ".join(sorted(unknown))
+                }
+        if errors:
+            raise ValidationError(errors)
+
+
+class FollowUp(models.Model):
+    """An e-mail to one person, as an outbox row: scheduled, then claimed and sent by a worker."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+        SUPPRESSED = "suppressed", _("Suppressed (opted out)")
+        UNKNOWN = "unknown", _("Needs review")
+
+    contact = models.ForeignKey(
+        Contact, verbose_name=_("contact"), on_delete=models.PROTECT, related_name="followups"
+    )
+    consultation = models.ForeignKey(
+        Consultation,
+        verbose_name=_("consultation"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="followups",
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.PROTECT,
+        related_name="followups",
+    )
+    template = models.ForeignKey(
+        EmailTemplate,
+        verbose_name=_("template"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    body = models.TextField(_("text"), blank=True)
+    send_at = models.DateTimeField(_("send at"))
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.SCHEDULED
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=250, unique=True, editable=False)
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sending_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    # What was sent, as sent: the person may ask for it (and the template may change later).
+    sent_language = models.CharField(_("language sent"), max_length=8, blank=True)
+    sent_subject = models.CharField(_("subject sent"), max_length=250, blank=True)
+    sent_body = models.TextField(_("text sent"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["send_at", "id"]
+        verbose_name = _("follow-up")
+        verbose_name_plural = _("follow-ups")
+        permissions = [("view_all_followups", _("Can see everyone's follow-ups"))]
+        indexes = [
+            models.Index(fields=["status", "send_at"], name="outreach_followup_due"),
+            models.Index(fields=["owner", "status", "send_at"], name="outreach_followup_owner"),
+            models.Index(fields=["contact", "send_at"], name="outreach_followup_contact"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(template__isnull=True, subject=""),
+                name="outreach_followup_template_or_subject",
+                violation_error_message=_("Choose a template or write a subject."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact} – {self.get_status_display()}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in {self.Status.SCHEDULED, self.Status.QUEUED}

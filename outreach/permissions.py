@@ -20,3 +20,10 @@ def can_delete(user: Any, consultation: Consultation) -> bool:
     if user.has_perm("outreach.delete_any_consultation"):
         return True
     return user.has_perm("outreach.delete_consultation") and user.pk == consultation.lead_id
+
+
+def can_manage_followup(user: Any, followup: Any) -> bool:
+    """The owner manages their follow-ups; an administrator manages everyone's."""
+    if user.has_perm("outreach.delete_followup"):
+        return True
+    return user.has_perm("outreach.change_followup") and user.pk == followup.owner_id

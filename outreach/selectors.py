@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from crm.history import HistoryEntry, history_entries
 from crm.models import Contact, Union
-from outreach.models import Attendance, Consultation
+from outreach.models import Attendance, Consultation, FollowUp
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,9 @@ def consultation_detail(*, pk: int) -> Consultation:
 @dataclass
 class TimelineItem:
     when: datetime
-    kind: str  # "consultation" or "change"
+    kind: str  # "consultation", "followup" or "change"
     consultation: Consultation | None = None
+    followup: FollowUp | None = None
     change: HistoryEntry | None = None
     role: str = ""
 
@@ -139,6 +140,10 @@ def contact_timeline(*, contact: Contact, limit: int = 30) -> list[TimelineItem]
         for consultation in _timeline_consultations(attended, limit)
     ]
     items += [
+        TimelineItem(when=followup.sent_at or followup.send_at, kind="followup", followup=followup)
+        for followup in contact_followups(contact=contact, limit=limit)
+    ]
+    items += [
         TimelineItem(when=entry.when, kind="change", change=entry)
         for entry in history_entries(obj=contact)
     ]
@@ -163,3 +168,84 @@ def union_timeline(*, union: Union, limit: int = 30) -> list[TimelineItem]:
         for entry in history_entries(obj=union)
     ]
     return sorted(items, key=lambda item: item.when, reverse=True)[:limit]
+
+
+@dataclass
+class FollowUpSection:
+    key: str
+    title: str
+    followups: list[FollowUp]
+
+
+OVERDUE_AFTER = timedelta(minutes=10)
+SECTION_LIMIT = 100
+
+
+def my_followups(*, owner: Any | None) -> list[FollowUpSection]:
+    """Follow-ups by what needs attention: overdue, due today, upcoming, failed, needs review,
+    recently sent. `owner` None means everyone's (for those allowed)."""
+    from django.utils.translation import gettext as _
+
+    now = timezone.now()
+    local_midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    end_of_today = local_midnight + timedelta(days=1)
+    followups = FollowUp.objects.select_related("contact", "consultation", "owner", "template")
+    if owner is not None:
+        followups = followups.filter(owner=owner)
+    pending = [FollowUp.Status.SCHEDULED, FollowUp.Status.QUEUED, FollowUp.Status.SENDING]
+    sections = [
+        (
+            "overdue",
+            _("Overdue"),
+            followups.filter(status__in=pending, send_at__lt=now - OVERDUE_AFTER),
+        ),
+        (
+            "today",
+            _("Due today"),
+            followups.filter(
+                status__in=pending, send_at__gte=now - OVERDUE_AFTER, send_at__lt=end_of_today
+            ),
+        ),
+        (
+            "upcoming",
+            _("Upcoming"),
+            followups.filter(status__in=pending, send_at__gte=end_of_today),
+        ),
+        (
+            "failed",
+            _("Failed"),
+            followups.filter(status=FollowUp.Status.FAILED).order_by("-send_at"),
+        ),
+        (
+            "review",
+            _("Needs review"),
+            followups.filter(status=FollowUp.Status.UNKNOWN).order_by("-send_at"),
+        ),
+        (
+            "sent",
+            _("Sent in the last 7 days"),
+            followups.filter(
+                status=FollowUp.Status.SENT, sent_at__gte=now - timedelta(days=7)
+            ).order_by("-sent_at"),
+        ),
+    ]
+    return [
+        FollowUpSection(key, str(title), list(rows[:SECTION_LIMIT]))
+        for key, title, rows in sections
+    ]
+
+
+def contact_followups(*, contact: Contact, limit: int = 30) -> list[FollowUp]:
+    return list(
+        FollowUp.objects.filter(contact=contact)
+        .select_related("owner", "template", "consultation")
+        .order_by("-send_at", "-id")[:limit]
+    )
+
+
+def consultation_followups(*, consultation: Consultation) -> list[FollowUp]:
+    return list(
+        FollowUp.objects.filter(consultation=consultation)
+        .select_related("contact", "owner", "template", "consultation")
+        .order_by("send_at", "id")
+    )

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from crm.access import role_required
 from crm.exports import csv_response
@@ -24,6 +25,7 @@ from outreach.forms import ConsultationFilterForm, ConsultationForm, NewAttendee
 from outreach.models import Attendance, Consultation
 from outreach.permissions import can_delete, can_edit
 from outreach.selectors import consultation_detail as detail_query
+from outreach.selectors import consultation_followups
 from outreach.selectors import consultation_list as list_query
 
 SEARCH_LIMIT = 8
@@ -102,6 +104,7 @@ def consultation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_edit": can_edit(request.user, consultation),
         "can_delete": can_delete(request.user, consultation),
         "history": history_entries(obj=consultation),
+        "followups": consultation_followups(consultation=consultation),
     }
     return render(request, "outreach/consultation_detail.html", context)
 
@@ -163,8 +166,30 @@ def consultation_create(request: HttpRequest) -> HttpResponse:
             add_service_errors(form, error)
         else:
             messages.success(request, _("Consultation logged."))
+            _report_followups(request, consultation)
             return redirect(consultation)
     return render(request, "outreach/consultation_form.html", _form_context(form, new_people, None))
+
+
+def _report_followups(request: HttpRequest, consultation: Consultation) -> None:
+    report = getattr(consultation, "followup_report", None)
+    if report is None:
+        return
+    messages.success(
+        request,
+        ngettext(
+            "%(count)d follow-up e-mail scheduled.",
+            "%(count)d follow-up e-mails scheduled.",
+            len(report.scheduled),
+        )
+        % {"count": len(report.scheduled)},
+    )
+    for contact, reason in report.skipped:
+        messages.warning(
+            request,
+            _("No follow-up for %(name)s: %(reason)s")
+            % {"name": contact.full_name, "reason": reason},
+        )
 
 
 def _editable(request: HttpRequest, pk: int) -> Consultation:
@@ -187,6 +212,7 @@ def consultation_update(request: HttpRequest, pk: int) -> HttpResponse:
             add_service_errors(form, error)
         else:
             messages.success(request, _("Consultation saved."))
+            _report_followups(request, consultation)
             return redirect(consultation)
     return render(
         request, "outreach/consultation_form.html", _form_context(form, new_people, consultation)

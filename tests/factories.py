@@ -10,7 +10,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from crm.models import Consent, Contact, Employer, Membership, Site, Union
-from outreach.models import Consultation
+from outreach.models import Consultation, FollowUp
 
 
 class UnionFactory(DjangoModelFactory[Union]):
@@ -78,3 +78,15 @@ class ConsultationFactory(DjangoModelFactory[Consultation]):
     status = Consultation.Status.HELD
     lead = factory.SubFactory(UserFactory)
     country = "DE"
+
+
+class FollowUpFactory(DjangoModelFactory[FollowUp]):
+    class Meta:
+        model = FollowUp
+
+    contact = factory.SubFactory(ContactFactory)
+    owner = factory.SubFactory(UserFactory)
+    subject = "Thank you, {{ first_name }}"
+    body = "Thank you for meeting us."
+    send_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
+    message_id = factory.Sequence(lambda n: f"<followup-{n}@test.example>")

@@ -12,7 +12,7 @@ from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from outreach.models import Consultation
-from tests.factories import ConsultationFactory, MembershipFactory, SiteFactory
+from tests.factories import ConsultationFactory, FollowUpFactory, MembershipFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -66,10 +66,16 @@ EXPECTED: dict[str, dict[str, object]] = {
     "outreach:consultation_delete other": expect(NO, NO, NO, 200),
     "outreach:search_unions": expect(200, 200, 200, 200),
     "outreach:search_contacts": expect(200, 200, 200, 200),
+    "followups:list": expect(200, NO, 200, 200),
+    "followups:create": expect(200, NO, NO, 200),
+    "followups:reschedule own": expect(200, NO, NO, 200),
+    "followups:reschedule other": expect(NO, NO, NO, 200),
+    "followups:action": expect(405, NO, NO, 405),  # POST only
 }
 
 # Open to anyone, and why.
 PUBLIC = {
+    "unsubscribe": "the link in every e-mail: works without an account",
     "login": "the sign-in page",
     "logout": "signing out is harmless",
     "healthz": "load balancers probe it; it shows no personal data",
@@ -119,6 +125,10 @@ def _url(key: str, objects: dict[str, Model]) -> str:
     for param in params:
         if param == "employer_pk":
             kwargs[param] = objects["employer"].pk
+        elif param == "action":
+            kwargs[param] = "cancel"
+        elif name.startswith("followups:"):
+            kwargs[param] = objects[f"followup {which or 'own'}".strip()].pk
         elif name == "crm:membership_create":
             kwargs[param] = objects["contact"].pk
         else:
@@ -143,10 +153,14 @@ def test_it_gives_each_persona_exactly_the_expected_access(client, personas, out
         "consultation": own,
         "consultation own": own,
         "consultation other": other,
+        "followup own": FollowUpFactory.create(owner=outreach_staffer, contact=membership.contact),
+        "followup other": FollowUpFactory.create(contact=membership.contact),
     }
     failures = []
     for key, expected_by_persona in EXPECTED.items():
         url = _url(key, objects)
+        if key == "followups:create":
+            url += f"?contact={objects['contact'].pk}"
         for persona, user in personas.items():
             client.logout()
             if user is not None:

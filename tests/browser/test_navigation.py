@@ -11,10 +11,10 @@ pytestmark = [pytest.mark.browser, live]
 
 # The logins `make run` prints, and what each one's navigation shows.
 EXPECTED_NAV = {
-    "outreach": ["log", "consultations", "contacts", "unions"],
+    "outreach": ["log", "consultations", "followups", "contacts", "unions"],
     "organizer": ["consultations", "contacts", "unions", "employers"],
-    "manager": ["consultations", "contacts", "unions", "employers"],
-    "admin": ["log", "consultations", "contacts", "unions", "employers", "admin"],
+    "manager": ["consultations", "followups", "contacts", "unions", "employers"],
+    "admin": ["log", "consultations", "followups", "contacts", "unions", "employers", "admin"],
 }
 # Where signing in lands: the first item of the navigation.
 LANDING = {

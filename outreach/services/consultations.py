@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, time
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -13,7 +14,8 @@ from django.utils.translation import gettext as _
 
 from crm.models import Contact, Membership, Union
 from crm.services import contact_create, save_validated
-from outreach.models import Attendance, Consultation
+from outreach.models import Attendance, Consultation, EmailTemplate
+from outreach.services.followups import consultation_followups_schedule
 
 CONSULTATION_FIELDS = (
     "title",
@@ -28,10 +30,17 @@ CONSULTATION_FIELDS = (
     "summary",
     "outcomes",
     "commitments",
-    "follow_up_on",
-    "follow_up_note",
 )
-_NULLABLE = {"site", "follow_up_on", "starts_at"}
+_NULLABLE = {"site", "starts_at"}
+
+
+@dataclass(frozen=True)
+class FollowUpRequest:
+    """Send `template` to everyone who attended, on `day` at `time_of_day` in their own zone."""
+
+    template: EmailTemplate
+    day: date
+    time_of_day: time
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,20 @@ def _consultation_apply(
     for name in ("other_staff", "languages", "topics", "concerns"):
         if name in data:
             getattr(consultation, name).set(data[name] or [])
+    request: FollowUpRequest | None = data.get("follow_up")
+    # Who got a follow-up and who was skipped (and why), for the page that confirms the save.
+    consultation.followup_report = (  # type: ignore[attr-defined]
+        consultation_followups_schedule(
+            consultation=consultation,
+            owner=by,
+            template=request.template,
+            day=request.day,
+            time_of_day=request.time_of_day,
+            contacts=[contact for contact, _role in attendees],
+        )
+        if request is not None
+        else None
+    )
     return consultation
 
 

@@ -1,0 +1,459 @@
+"""Follow-up e-mails: an outbox of rows, dispatched by beat, each sent by one worker exactly once.
+
+The life of a row: scheduled -> queued (dispatch, one task enqueued per row after commit) ->
+sending (the task claims it with a conditional update, so only one worker can) -> sent.
+A temporary SMTP failure puts it back to scheduled a little later (the retry is a row, not a
+broker ETA); past the attempt limit it is failed. A row left in sending by a worker that died
+after handing the message to SMTP becomes unknown: never sent again without a person deciding.
+A row left in queued (the task was lost with a broker or a worker) is enqueued again.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.message import make_msgid
+from django.db import transaction
+from django.db.models import F
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
+
+from crm.models import Contact
+from crm.timezones import default_timezone
+from outreach.merge import render
+from outreach.models import Consultation, EmailTemplate, EmailTemplateVersion, FollowUp
+from outreach.unsubscribe import unsubscribe_url
+
+logger = logging.getLogger(__name__)
+Status = FollowUp.Status
+FALLBACK_LANGUAGE = "en"
+DISPATCH_BATCH = 500
+
+
+class FollowUpRefusedError(ValidationError):
+    """The follow-up cannot be scheduled for this person (no e-mail, opted out, do not contact)."""
+
+
+def followup_refusal(contact: Contact) -> str | None:
+    """Why this person cannot be e-mailed, or None."""
+    if not contact.email:
+        return _("%(name)s has no e-mail address.") % {"name": contact.full_name}
+    if contact.do_not_contact:
+        return _("%(name)s is marked do not contact.") % {"name": contact.full_name}
+    if contact.email_consent == "withdrawn":
+        return _("%(name)s has withdrawn consent to e-mails.") % {"name": contact.full_name}
+    return None
+
+
+def contact_zone(contact: Contact, *, fallback: str | None = None) -> ZoneInfo | None:
+    """The person's own time zone: chosen, else their country's, else `fallback`."""
+    name = (
+        contact.timezone
+        or (default_timezone(str(contact.country)) if contact.country else None)
+        or fallback
+    )
+    return ZoneInfo(name) if name else None
+
+
+def local_to_utc(day: date, time_of_day: time, zone: ZoneInfo) -> datetime:
+    """`day` at `time_of_day` on the wall clock of `zone`, as an aware UTC datetime.
+
+    A time skipped by a daylight-saving change does not exist there and is refused; a time that
+    happens twice (clocks going back) is taken at its first occurrence.
+    """
+    wall = datetime.combine(day, time_of_day).replace(tzinfo=zone, fold=0)
+    instant = wall.astimezone(ZoneInfo("UTC"))
+    if instant.astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
+        raise ValidationError(
+            _("%(time)s does not exist on %(day)s in %(zone)s (the clocks change then)."),
+            params={
+                "time": time_of_day.strftime("%H:%M"),
+                "day": day.isoformat(),
+                "zone": zone.key,
+            },
+            code="nonexistent_time",
+        )
+    return instant
+
+
+def _message_id() -> str:
+    return make_msgid(domain=settings.EMAIL_MESSAGE_ID_DOMAIN)
+
+
+@transaction.atomic
+def followup_schedule(
+    *,
+    contact: Contact,
+    owner: Any,
+    send_at: datetime,
+    template: EmailTemplate | None = None,
+    subject: str | None = None,
+    body: str | None = None,
+    consultation: Consultation | None = None,
+) -> FollowUp:
+    """Schedule one e-mail to `contact` at `send_at` (aware; stored in UTC)."""
+    refusal = followup_refusal(contact)
+    if refusal:
+        raise FollowUpRefusedError(refusal, code="not_emailable")
+    if timezone.is_naive(send_at):
+        raise ValueError("send_at must be timezone-aware")
+    if template is None and not (subject or "").strip():
+        raise ValidationError({"subject": _("Choose a template or write a subject.")})
+    if template is None and not (body or "").strip():
+        raise ValidationError({"body": _("Write the text of the e-mail.")})
+    followup = FollowUp(
+        contact=contact,
+        owner=owner,
+        consultation=consultation,
+        template=template,
+        subject=(subject or "").strip() if template is None else "",
+        body=(body or "") if template is None else "",
+        send_at=send_at,
+        message_id=_message_id(),
+    )
+    followup.full_clean()
+    followup.save()
+    return followup
+
+
+@dataclass
+class ScheduleReport:
+    scheduled: list[FollowUp]
+    skipped: list[tuple[Contact, str]]
+
+
+def consultation_followups_schedule(
+    *,
+    consultation: Consultation,
+    owner: Any,
+    template: EmailTemplate,
+    day: date,
+    time_of_day: time,
+    contacts: Iterable[Contact] | None = None,
+) -> ScheduleReport:
+    """One follow-up per person who attended, at `time_of_day` on `day` in *their* time zone.
+
+    People who cannot be e-mailed are skipped and reported, not refused: the others still get it.
+    """
+    fallback = default_timezone(str(consultation.country)) if consultation.country else None
+    report = ScheduleReport(scheduled=[], skipped=[])
+    people = list(contacts) if contacts is not None else list(consultation.attendees.all())
+    for contact in people:
+        refusal = followup_refusal(contact)
+        zone = contact_zone(contact, fallback=fallback or timezone.get_current_timezone_name())
+        if refusal or zone is None:
+            report.skipped.append((contact, refusal or _("no time zone")))
+            continue
+        try:
+            send_at = local_to_utc(day, time_of_day, zone)
+        except ValidationError as error:
+            report.skipped.append((contact, " ".join(error.messages)))
+            continue
+        report.scheduled.append(
+            followup_schedule(
+                contact=contact,
+                owner=owner,
+                send_at=send_at,
+                template=template,
+                consultation=consultation,
+            )
+        )
+    return report
+
+
+def followups_dispatch_due(*, now: datetime | None = None) -> int:
+    """Queue every scheduled follow-up that is due and enqueue one send task per row.
+
+    Rows are claimed with SELECT … FOR UPDATE SKIP LOCKED, so that two dispatchers running at
+    once (a second beat by mistake, an operator's manual sweep) never queue the same row twice.
+    """
+    now = now or timezone.now()
+    _recover_stale(now)
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                FollowUp.objects.select_for_update(skip_locked=True)
+                .filter(status=Status.SCHEDULED, send_at__lte=now)
+                .order_by("send_at", "id")
+                .values_list("pk", flat=True)[:DISPATCH_BATCH]
+            )
+            if not ids:
+                break
+            FollowUp.objects.filter(pk__in=ids).update(status=Status.QUEUED, queued_at=now)
+            transaction.on_commit(lambda ids=ids: _enqueue(ids), robust=True)  # type: ignore[misc]
+        total += len(ids)
+    return total
+
+
+def _enqueue(ids: list[int]) -> None:
+    from outreach.tasks import followup_send as send_task
+
+    for pk in ids:
+        send_task.delay(pk)
+
+
+def _recover_stale(now: datetime) -> None:
+    """Rows whose task or worker was lost: queued ones go again, sending ones need review."""
+    sending_cutoff = now - timedelta(seconds=settings.FOLLOWUP_SENDING_TIMEOUT)
+    FollowUp.objects.filter(status=Status.SENDING, sending_at__lt=sending_cutoff).update(
+        status=Status.UNKNOWN,
+        last_error=_(
+            "The worker stopped after handing this e-mail to the mail server and before recording "
+            "the result: it may or may not have been delivered. Check before sending it again."
+        ),
+    )
+    queued_cutoff = now - timedelta(seconds=settings.FOLLOWUP_REQUEUE_AFTER)
+    with transaction.atomic():
+        stale = list(
+            FollowUp.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.QUEUED, queued_at__lt=queued_cutoff)
+            .values_list("pk", flat=True)[:DISPATCH_BATCH]
+        )
+        if stale:
+            logger.warning("re-enqueuing %d follow-ups whose task was lost", len(stale))
+            FollowUp.objects.filter(pk__in=stale).update(queued_at=now)
+            transaction.on_commit(lambda: _enqueue(stale), robust=True)
+
+
+def followup_send(*, followup_id: int) -> str:
+    """Send one queued follow-up. Returns what happened (for logs and tests).
+
+    The row is claimed (queued -> sending) by a conditional update before SMTP is touched: a
+    task delivered twice, or a row cancelled meanwhile, is a no-op.
+    """
+    now = timezone.now()
+    claimed = FollowUp.objects.filter(pk=followup_id, status=Status.QUEUED).update(
+        status=Status.SENDING, sending_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return "skipped"
+    followup = FollowUp.objects.select_related("contact", "consultation", "owner", "template").get(
+        pk=followup_id
+    )
+    refusal = followup_refusal(followup.contact)
+    if refusal:
+        # Opted out (or marked do not contact) after scheduling: honoured at the last moment.
+        _finish(followup, Status.SUPPRESSED, last_error=refusal)
+        return "suppressed"
+    try:
+        email = followup_email(followup)
+    except Exception as error:
+        logger.exception("follow-up %s could not be composed", followup_id)
+        _finish(
+            followup, Status.FAILED, last_error=_("The e-mail could not be composed: %s") % error
+        )
+        return "failed"
+    try:
+        email.message.send(fail_silently=False)
+    except Exception as error:
+        return _after_failure(followup, error)
+    FollowUp.objects.filter(pk=followup.pk, status__in=[Status.SENDING, Status.UNKNOWN]).update(
+        status=Status.SENT,
+        sent_at=timezone.now(),
+        sent_language=email.language,
+        sent_subject=email.subject[:250],
+        sent_body=email.body,
+        last_error="",
+    )
+    return "sent"
+
+
+def _finish(followup: FollowUp, status: str, *, last_error: str = "") -> None:
+    FollowUp.objects.filter(pk=followup.pk, status=Status.SENDING).update(
+        status=status, last_error=last_error
+    )
+
+
+def _is_permanent(error: Exception) -> bool:
+    """5xx answers mean the mail server will never take this message; the rest may pass later."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _message in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return error.smtp_code >= 500
+    return False
+
+
+def _after_failure(followup: FollowUp, error: Exception) -> str:
+    description = f"{type(error).__name__}: {error}"[:1000]
+    if _is_permanent(error):
+        _finish(followup, Status.FAILED, last_error=description)
+        return "failed"
+    if not isinstance(error, smtplib.SMTPException | OSError):
+        logger.exception("follow-up %s: unexpected error while sending", followup.pk)
+    if followup.attempts >= settings.FOLLOWUP_MAX_ATTEMPTS:
+        _finish(followup, Status.FAILED, last_error=description)
+        return "failed"
+    delay = settings.FOLLOWUP_RETRY_BASE_SECONDS * 2 ** (followup.attempts - 1)
+    FollowUp.objects.filter(pk=followup.pk, status=Status.SENDING).update(
+        status=Status.SCHEDULED,
+        send_at=timezone.now() + timedelta(seconds=delay),
+        last_error=description,
+    )
+    return "retry"
+
+
+@dataclass
+class ComposedEmail:
+    message: EmailMultiAlternatives
+    language: str
+    subject: str
+    body: str
+    fell_back: bool
+
+
+def template_version(
+    template: EmailTemplate, contact: Contact
+) -> tuple[EmailTemplateVersion | None, bool]:
+    """The version in the person's preferred language, else English, else any; and whether it fell
+    back from the preferred language."""
+    versions = {version.language_id: version for version in template.versions.all()}
+    preferred = contact.preferred_language_id
+    if preferred and preferred in versions:
+        return versions[preferred], False
+    chosen = versions.get(FALLBACK_LANGUAGE) or next(iter(versions.values()), None)
+    return chosen, bool(preferred) and preferred != getattr(chosen, "language_id", None)
+
+
+def merge_values(followup: FollowUp, language: str) -> dict[str, str]:
+    contact = followup.contact
+    zone = contact_zone(contact) or ZoneInfo("UTC")
+    union = next(
+        (m.union.short_name for m in contact.memberships.select_related("union") if m.is_current),
+        "",
+    )
+    consultation = followup.consultation
+    with translation.override(language):
+        consultation_date = (
+            formats.date_format(consultation.starts_at.astimezone(zone), "DATE_FORMAT")
+            if consultation
+            else ""
+        )
+    owner = followup.owner
+    return {
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "full_name": contact.full_name,
+        "union": union,
+        "consultation_title": consultation.title if consultation else "",
+        "consultation_date": consultation_date,
+        "sender_name": owner.get_full_name() or owner.get_username(),
+        "unsubscribe_url": unsubscribe_url(contact),
+    }
+
+
+def followup_email(followup: FollowUp) -> ComposedEmail:
+    """The e-mail for a follow-up, in the person's language, with its unsubscribe headers."""
+    contact = followup.contact
+    fell_back = False
+    html = ""
+    if followup.template_id:
+        version, fell_back = template_version(followup.template, contact)  # type: ignore[arg-type]
+        if version is None:
+            raise ValueError(_("The template has no version in any language."))
+        language, subject, text, html = (
+            version.language_id,
+            version.subject,
+            version.body_text,
+            version.body_html,
+        )
+    else:
+        language = contact.preferred_language_id or FALLBACK_LANGUAGE
+        subject, text = followup.subject, followup.body
+    values = merge_values(followup, language)
+    link = values["unsubscribe_url"]
+    with translation.override(language):
+        footer = _("To stop receiving e-mails from us: %(link)s") % {"link": link}
+    subject = " ".join(render(subject, values).split())
+    body = f"{render(text, values).rstrip()}\n\n--\n{footer}\n"
+    headers = {
+        "Message-ID": followup.message_id,
+        "List-Unsubscribe": f"<{link}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    reply_to = [followup.owner.email] if followup.owner.email else None
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=body,
+        to=[contact.email],
+        headers=headers,
+        reply_to=reply_to,
+        connection=get_connection(),
+    )
+    if html:
+        message.attach_alternative(render(html, values, html=True), "text/html")
+    return ComposedEmail(
+        message=message, language=language, subject=subject, body=body, fell_back=fell_back
+    )
+
+
+# Actions staff take on their follow-ups.
+
+
+def _editable(followup: FollowUp, allowed: set[str]) -> None:
+    if followup.status not in allowed:
+        raise ValidationError(
+            _("This follow-up is %(status)s: it cannot be changed now.")
+            % {"status": followup.get_status_display()}
+        )
+
+
+@transaction.atomic
+def followup_cancel(*, followup: FollowUp, by: Any) -> FollowUp:
+    changed = FollowUp.objects.filter(
+        pk=followup.pk, status__in=[Status.SCHEDULED, Status.FAILED, Status.UNKNOWN]
+    ).update(status=Status.CANCELLED)
+    if not changed:
+        followup.refresh_from_db()
+        _editable(followup, set())
+    followup.refresh_from_db()
+    return followup
+
+
+@transaction.atomic
+def followup_reschedule(*, followup: FollowUp, send_at: datetime, by: Any) -> FollowUp:
+    changed = FollowUp.objects.filter(
+        pk=followup.pk, status__in=[Status.SCHEDULED, Status.FAILED]
+    ).update(status=Status.SCHEDULED, send_at=send_at, attempts=0)
+    if not changed:
+        followup.refresh_from_db()
+        _editable(followup, set())
+    followup.refresh_from_db()
+    return followup
+
+
+@transaction.atomic
+def followup_send_now(*, followup: FollowUp, by: Any) -> FollowUp:
+    """Queue it at once instead of waiting for its time (or for the next sweep)."""
+    now = timezone.now()
+    changed = FollowUp.objects.filter(pk=followup.pk, status=Status.SCHEDULED).update(
+        status=Status.QUEUED, queued_at=now, send_at=now
+    )
+    if not changed:
+        followup.refresh_from_db()
+        _editable(followup, set())
+    transaction.on_commit(lambda: _enqueue([followup.pk]), robust=True)
+    followup.refresh_from_db()
+    return followup
+
+
+@transaction.atomic
+def followup_retry(*, followup: FollowUp, by: Any) -> FollowUp:
+    """Try a failed follow-up again, or one needing review after someone checked it was not sent."""
+    changed = FollowUp.objects.filter(
+        pk=followup.pk, status__in=[Status.FAILED, Status.UNKNOWN]
+    ).update(status=Status.SCHEDULED, send_at=timezone.now(), attempts=0)
+    if not changed:
+        followup.refresh_from_db()
+        _editable(followup, set())
+    followup.refresh_from_db()
+    return followup
