@@ -23,10 +23,12 @@ FIELDS = {
     "unsubscribe_url": _("the link to stop receiving e-mails"),
 }
 PATTERN = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+# Anything that looks like a field, to refuse what would otherwise reach a reader as "{{ x.y }}".
+ANY_FIELD = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 
 def unknown_fields(text: str) -> set[str]:
-    return {name for name in PATTERN.findall(text or "") if name not in FIELDS}
+    return {name.strip() for name in ANY_FIELD.findall(text or "") if name.strip() not in FIELDS}
 
 
 def render(text: str, values: Mapping[str, str], *, html: bool = False) -> str:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -167,3 +172,80 @@ def rolled_back_module_data(django_db_blocker) -> Iterator[None]:
         finally:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
+
+
+# A real SMTP server on loopback that records what it receives.
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RecordingHandler:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.refuse_with: str | None = None  # an SMTP reply, e.g. "550 no such user"
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        if self.refuse_with:
+            return self.refuse_with
+        self.messages.append(message_from_bytes(envelope.content, policy=email_policy.default))
+        return "250 Message accepted for delivery"
+
+    def message_ids(self) -> list[str]:
+        return [str(message["Message-ID"]) for message in self.messages]
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    handler: RecordingHandler
+    controller: Any
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self.handler.messages
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def start(self) -> None:
+        self.controller.start()
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+
+@pytest.fixture
+def smtp_server(settings) -> Iterator[SmtpServer]:
+    from aiosmtpd.controller import Controller
+
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = 5
+    server = SmtpServer(host="127.0.0.1", port=port, handler=handler, controller=controller)
+    yield server
+    with suppress(AssertionError, RuntimeError):  # stopped by the test already
+        controller.stop()
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Tasks run in the test's own process, as soon as they are enqueued (after commit)."""
+    from crm.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+    app.conf.task_eager_propagates = False
