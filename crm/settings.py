@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -217,7 +218,11 @@ CELERY_TIMEZONE = "UTC"
 # The only schedule of periodic work; each entry takes no arguments and claims its own rows.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "worker-heartbeat": {"task": "crm.tasks.worker_heartbeat", "schedule": crontab()},
-    "followups-dispatch": {"task": "outreach.tasks.followups_dispatch", "schedule": crontab()},
+    "followups-dispatch": {
+        "task": "outreach.tasks.followups_dispatch",
+        # Every minute; shorter only for tests and drills that cannot wait.
+        "schedule": timedelta(seconds=env_int("FOLLOWUP_DISPATCH_SECONDS", 60, minimum=1)),
+    },
 }
 
 # Follow-ups (outreach/services/followups.py)

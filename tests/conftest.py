@@ -213,6 +213,10 @@ class SmtpServer:
         self.controller.stop()
 
     def start(self) -> None:
+        """Start again on the same port (a stopped controller cannot be restarted)."""
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self.handler, hostname=self.host, port=self.port)
         self.controller.start()
 
     @property
@@ -236,7 +240,7 @@ def smtp_server(settings) -> Iterator[SmtpServer]:
     server = SmtpServer(host="127.0.0.1", port=port, handler=handler, controller=controller)
     yield server
     with suppress(AssertionError, RuntimeError):  # stopped by the test already
-        controller.stop()
+        server.controller.stop()
 
 
 @pytest.fixture
