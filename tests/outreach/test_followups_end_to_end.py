@@ -99,6 +99,7 @@ def test_it_sends_at_the_local_instant_in_the_persons_language_unless_they_opted
     to_denmark.refresh_from_db()
     assert to_denmark.status == Status.SUPPRESSED
     assert to_poland.status == Status.SENT
+    assert to_poland.sent_at is not None
     assert send_at <= to_poland.sent_at <= send_at + timedelta(seconds=15)
     [message] = smtp_server.messages
     assert message["Subject"] == "Dziękujemy, Łucja"
