@@ -6,11 +6,12 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 WEB_PORT ?= 8000
 
-.PHONY: install run test lint typecheck pytest chromium lock clean help
+.PHONY: install run test lint typecheck pytest chromium lock clean help bench
 
 help:
 	@echo "make run    start the CRM with demo data on http://localhost:$(WEB_PORT)"
 	@echo "make test   lint, type-check and run every test"
+	@echo "make bench  run the benchmarks and write bench/results.md"
 	@echo "make lock   re-resolve requirements.lock after editing pyproject.toml"
 
 $(VENV)/.installed: requirements.lock
@@ -51,6 +52,10 @@ pytest: install chromium
 	@eval "$$(python scripts/services_env.py)" && pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# Benchmarks on PostgreSQL and Redis (a database of their own, crm_bench); writes bench/results.md.
+bench: install
+	@eval "$$(python scripts/services_env.py)" && python bench/run.py
 
 lock:
 	$(BIN)/python -m pip install --quiet pip-tools

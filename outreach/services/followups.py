@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import threading
+import time as time_module
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -254,8 +257,10 @@ def followup_send(*, followup_id: int) -> str:
         )
         return "failed"
     try:
+        email.message.connection = _smtp_connection()
         email.message.send(fail_silently=False)
     except Exception as error:
+        _smtp_connection_drop()
         return _after_failure(followup, error)
     FollowUp.objects.filter(pk=followup.pk, status__in=[Status.SENDING, Status.UNKNOWN]).update(
         status=Status.SENT,
@@ -266,6 +271,56 @@ def followup_send(*, followup_id: int) -> str:
         last_error="",
     )
     return "sent"
+
+
+# One SMTP connection per worker thread, reused from one e-mail to the next: opening one costs
+# several round trips to the relay. A NOOP checks it is still alive before each use, so that an
+# e-mail is never handed to a connection the server already closed.
+_smtp = threading.local()
+SMTP_IDLE_SECONDS = 60
+
+
+def _smtp_connection() -> Any:
+    key = (
+        settings.EMAIL_BACKEND,
+        settings.EMAIL_HOST,
+        settings.EMAIL_PORT,
+        settings.EMAIL_HOST_USER,
+    )
+    connection = getattr(_smtp, "connection", None)
+    fresh_enough = time_module.monotonic() - getattr(_smtp, "used", 0.0) < SMTP_IDLE_SECONDS
+    if (
+        connection is not None
+        and getattr(_smtp, "key", None) == key
+        and fresh_enough
+        and _alive(connection)
+    ):
+        _smtp.used = time_module.monotonic()
+        return connection
+    _smtp_connection_drop()
+    connection = get_connection()
+    connection.open()
+    _smtp.connection, _smtp.key, _smtp.used = connection, key, time_module.monotonic()
+    return connection
+
+
+def _alive(connection: Any) -> bool:
+    smtp = getattr(connection, "connection", None)
+    if smtp is None:
+        # Backends without a socket (files, memory in tests) are always ready.
+        return not hasattr(connection, "host")
+    try:
+        return smtp.noop()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
+
+
+def _smtp_connection_drop() -> None:
+    connection = getattr(_smtp, "connection", None)
+    _smtp.connection = None
+    if connection is not None:
+        with suppress(Exception):
+            connection.close()
 
 
 def _finish(followup: FollowUp, status: str, *, last_error: str = "") -> None:
@@ -382,12 +437,7 @@ def followup_email(followup: FollowUp) -> ComposedEmail:
     }
     reply_to = [followup.owner.email] if followup.owner.email else None
     message = EmailMultiAlternatives(
-        subject=subject,
-        body=body,
-        to=[contact.email],
-        headers=headers,
-        reply_to=reply_to,
-        connection=get_connection(),
+        subject=subject, body=body, to=[contact.email], headers=headers, reply_to=reply_to
     )
     if html:
         message.attach_alternative(render(html, values, html=True), "text/html")

@@ -324,3 +324,15 @@ def test_it_refuses_unknown_merge_fields_in_templates(template):
         ValidationError, match=re.escape("Unknown merge fields: contact.email, password")
     ):
         version.full_clean()
+
+
+def test_it_reuses_the_smtp_connection_but_not_one_the_server_closed(smtp_server):
+    first = FollowUpFactory.create(status=Status.QUEUED, send_at=timezone.now())
+    second = FollowUpFactory.create(status=Status.QUEUED, send_at=timezone.now())
+    third = FollowUpFactory.create(status=Status.QUEUED, send_at=timezone.now())
+    assert services.followup_send(followup_id=first.pk) == "sent"
+    assert services.followup_send(followup_id=second.pk) == "sent"
+    smtp_server.stop()  # the relay drops every connection, then comes back
+    smtp_server.start()
+    assert services.followup_send(followup_id=third.pk) == "sent"
+    assert len(smtp_server.messages) == 3
