@@ -3,7 +3,15 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from outreach.models import Attendance, Concern, Consultation, Topic
+from outreach.models import (
+    Attendance,
+    Concern,
+    Consultation,
+    EmailTemplate,
+    EmailTemplateVersion,
+    FollowUp,
+    Topic,
+)
 
 
 @admin.register(Topic, Concern)
@@ -30,3 +38,27 @@ class ConsultationAdmin(SimpleHistoryAdmin):
     filter_horizontal = ["topics", "concerns", "languages", "other_staff"]
     readonly_fields = ["created_at", "created_by", "updated_at", "updated_by"]
     inlines = [AttendanceInline]
+
+
+class EmailTemplateVersionInline(admin.StackedInline):
+    model = EmailTemplateVersion
+    extra = 0
+
+
+@admin.register(EmailTemplate)
+class EmailTemplateAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "purpose", "active"]
+    list_filter = ["purpose", "active"]
+    inlines = [EmailTemplateVersionInline]
+
+
+@admin.register(FollowUp)
+class FollowUpAdmin(admin.ModelAdmin):
+    """For looking into a delivery; staff act on follow-ups from their own pages."""
+
+    list_display = ["contact", "status", "send_at", "sent_at", "attempts", "owner"]
+    list_filter = ["status"]
+    list_select_related = ["contact", "owner"]
+    search_fields = ["message_id", "contact__last_name", "contact__email"]
+    date_hierarchy = "send_at"
+    readonly_fields = [field.name for field in FollowUp._meta.fields]

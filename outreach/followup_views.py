@@ -23,10 +23,10 @@ from crm.models import ConsentSource, Contact
 from outreach import services
 from outreach.forms import FollowUpForm, RescheduleForm
 from outreach.merge import FIELDS as MERGE_FIELDS
-from outreach.models import Consultation, FollowUp
+from outreach.models import Consultation, EmailTemplate, EmailTemplateVersion, FollowUp
 from outreach.permissions import can_manage_followup
 from outreach.selectors import my_followups
-from outreach.services.followups import contact_zone, followup_email
+from outreach.services.followups import contact_zone, followup_email, template_preview
 from outreach.unsubscribe import contact_from_token
 
 
@@ -167,6 +167,25 @@ def followup_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
         "outreach/followup_reschedule.html",
         {"form": form, "followup": followup, "zone": zone},
     )
+
+
+@role_required("outreach.view_emailtemplate")
+def template_list(request: HttpRequest) -> HttpResponse:
+    templates = EmailTemplate.objects.prefetch_related("versions__language").order_by("name")
+    version = None
+    if (pk := _int(request.GET.get("preview"))) and (
+        version := EmailTemplateVersion.objects.select_related("template").filter(pk=pk).first()
+    ):
+        preview = template_preview(version=version, owner=request.user)
+    else:
+        preview = None
+    context = {
+        "templates": templates,
+        "preview": preview,
+        "previewed": version,
+        "merge_fields": MERGE_FIELDS,
+    }
+    return render(request, "outreach/template_list.html", context)
 
 
 # Public: the link in every e-mail. No login and no cookies: mail providers post to it directly

@@ -68,6 +68,7 @@ EXPECTED: dict[str, dict[str, object]] = {
     "outreach:search_contacts": expect(200, 200, 200, 200),
     "followups:list": expect(200, NO, 200, 200),
     "followups:create": expect(200, NO, NO, 200),
+    "followups:templates": expect(200, NO, NO, 200),
     "followups:reschedule own": expect(200, NO, NO, 200),
     "followups:reschedule other": expect(NO, NO, NO, 200),
     "followups:action": expect(405, NO, NO, 405),  # POST only

@@ -382,9 +382,17 @@ def template_version(
 def merge_values(followup: FollowUp, language: str) -> dict[str, str]:
     contact = followup.contact
     zone = contact_zone(contact) or ZoneInfo("UTC")
-    union = next(
-        (m.union.short_name for m in contact.memberships.select_related("union") if m.is_current),
-        "",
+    union = (
+        next(
+            (
+                m.union.short_name
+                for m in contact.memberships.select_related("union")
+                if m.is_current
+            ),
+            "",
+        )
+        if contact.pk
+        else getattr(contact, "sample_union", "")
     )
     consultation = followup.consultation
     with translation.override(language):
@@ -402,7 +410,7 @@ def merge_values(followup: FollowUp, language: str) -> dict[str, str]:
         "consultation_title": consultation.title if consultation else "",
         "consultation_date": consultation_date,
         "sender_name": owner.get_full_name() or owner.get_username(),
-        "unsubscribe_url": unsubscribe_url(contact),
+        "unsubscribe_url": unsubscribe_url(contact) if contact.pk else f"{settings.SITE_URL}/u/…/",
     }
 
 
@@ -507,3 +515,25 @@ def followup_retry(*, followup: FollowUp, by: Any) -> FollowUp:
         _editable(followup, set())
     followup.refresh_from_db()
     return followup
+
+
+def template_preview(*, version: EmailTemplateVersion, owner: Any) -> ComposedEmail:
+    """A template version as a fictional person would receive it: nothing is saved or sent."""
+    sample = Contact(
+        first_name="Maria",
+        last_name="Example",
+        email="maria.example@example.org",
+        timezone="Europe/Brussels",
+        preferred_language_id=version.language_id,
+    )
+    sample.sample_union = "IndustriALL"  # type: ignore[attr-defined]
+    consultation = Consultation(title=_("Site visit"), starts_at=timezone.now())
+    followup = FollowUp(
+        contact=sample,
+        owner=owner,
+        consultation=consultation,
+        template=version.template,
+        send_at=timezone.now(),
+        message_id="<preview@localhost>",
+    )
+    return followup_email(followup)

@@ -220,3 +220,13 @@ def test_it_reschedules_in_the_persons_time_zone(staff_client, outreach_staffer)
     assert response.status_code == 302
     followup.refresh_from_db()
     assert followup.send_at == datetime(2026, 11, 2, 13, 15, tzinfo=UTC)
+
+
+def test_it_previews_each_template_version_with_a_sample_person(staff_client):
+    template = EmailTemplate.objects.get(name="Thank you after a consultation")
+    polish = template.versions.get(language="pl")
+    response = staff_client.get(reverse("followups:templates"), {"preview": polish.pk})
+    body = response.content.decode()
+    assert "Dziękujemy za spotkanie, Maria" in body
+    assert "{{ first_name }}" in body  # the documented merge fields
+    assert staff_client.get(reverse("followups:templates"), {"preview": "x"}).status_code == 200
