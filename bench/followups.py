@@ -88,7 +88,7 @@ def run(tmp: Path) -> list[Row]:
             for c in contacts
         ]
     )
-    env = {**os.environ, "EMAIL_URL": f"smtp://127.0.0.1:{port}"}
+    env = {**os.environ, "EMAIL_URL": f"smtp://127.0.0.1:{port}", "SECRET_KEY": settings.SECRET_KEY}
     command = [sys.executable, "-m", "celery", "-A", "crm", "worker", "--pool=threads"]
     command += [
         f"--concurrency={THREADS}",

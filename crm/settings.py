@@ -62,6 +62,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Keys retired by a rotation: what they signed (sessions, unsubscribe links already sent) still
+# verifies. Unsubscribe links never expire, so keep old keys here for as long as mail circulates.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 SITE_URL = env_url("SITE_URL", "http://localhost:8000", schemes=("http", "https")).rstrip("/")
 CSRF_TRUSTED_ORIGINS = [
@@ -186,7 +189,16 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "media"
 
 # E-mail
-globals().update(email_config("EMAIL_URL", VAR_DIR / "mail"))
+_EMAIL = email_config("EMAIL_URL", VAR_DIR / "mail")
+EMAIL_BACKEND: str = _EMAIL["EMAIL_BACKEND"]
+EMAIL_FILE_PATH = _EMAIL.get("EMAIL_FILE_PATH")
+EMAIL_HOST = _EMAIL.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _EMAIL.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _EMAIL.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _EMAIL.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _EMAIL.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _EMAIL.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT: int | None = _EMAIL.get("EMAIL_TIMEOUT")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Union outreach <outreach@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_MESSAGE_ID_DOMAIN = env_str(
@@ -232,6 +244,22 @@ FOLLOWUP_RETRY_BASE_SECONDS = env_int("FOLLOWUP_RETRY_BASE_SECONDS", 60, minimum
 FOLLOWUP_REQUEUE_AFTER = env_int("FOLLOWUP_REQUEUE_AFTER", 300, minimum=5)
 # A row still "sending" after this long lost its worker mid-send: it needs review.
 FOLLOWUP_SENDING_TIMEOUT = env_int("FOLLOWUP_SENDING_TIMEOUT", 900, minimum=5)
+if EMAIL_BACKEND.endswith("smtp.EmailBackend") and EMAIL_TIMEOUT:
+    # A send is SMTP steps each bounded by EMAIL_TIMEOUT; a row may only be declared lost once
+    # its worker cannot still be sending it, or "send again" could send it twice.
+    if FOLLOWUP_SENDING_TIMEOUT < 5 * EMAIL_TIMEOUT:
+        raise EnvError(
+            "FOLLOWUP_SENDING_TIMEOUT",
+            str(FOLLOWUP_SENDING_TIMEOUT),
+            f"at least 5 × the SMTP timeout ({EMAIL_TIMEOUT} s)",
+        )
+    if not DEBUG and not env_str("SECRET_KEY", ""):
+        # Workers sign the unsubscribe links that web servers check: one key for all machines.
+        raise EnvError(
+            "SECRET_KEY",
+            "",
+            "a key shared by every web server and worker when e-mail is sent by SMTP",
+        )
 
 # Security. Production (DEBUG off) is strict by default; each switch can be relaxed explicitly,
 # e.g. SECURE_SSL_REDIRECT=false when a proxy already redirects.

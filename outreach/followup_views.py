@@ -30,16 +30,18 @@ from outreach.services.followups import contact_zone, followup_email, template_p
 from outreach.unsubscribe import contact_from_token
 
 
-def _zone_for(contact: Contact) -> ZoneInfo:
-    # The person's clock; if unknown, the staff member's own.
-    return contact_zone(contact) or ZoneInfo(timezone.get_current_timezone_name())
+def _zone_for(contact: Contact) -> tuple[ZoneInfo, bool]:
+    """The person's clock, or, when it is unknown, the staff member's own (and which it is)."""
+    zone = contact_zone(contact)
+    return (zone, True) if zone else (ZoneInfo(timezone.get_current_timezone_name()), False)
 
 
 @role_required("outreach.add_followup")
 def followup_create(request: HttpRequest) -> HttpResponse:
     contact = get_object_or_404(Contact, pk=_int(request.GET.get("contact")))
     consultation = Consultation.objects.filter(pk=_int(request.GET.get("consultation"))).first()
-    form = FollowUpForm(request.POST or None, zone=_zone_for(contact))
+    zone, zone_is_theirs = _zone_for(contact)
+    form = FollowUpForm(request.POST or None, zone=zone, zone_is_theirs=zone_is_theirs)
     preview = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -55,6 +57,7 @@ def followup_create(request: HttpRequest) -> HttpResponse:
                     subject=data["subject"],
                     body=data["body"],
                     consultation=consultation,
+                    submission_key=data["submission_key"],
                 )
             except ValidationError as error:
                 add_service_errors(form, error)
@@ -145,7 +148,7 @@ def _safe_next(request: HttpRequest) -> bool:
 @role_required("outreach.change_followup")
 def followup_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
     followup = _managed(request, pk)
-    zone = _zone_for(followup.contact)
+    zone, _theirs = _zone_for(followup.contact)
     local = followup.send_at.astimezone(zone)
     form = RescheduleForm(
         request.POST or None,
@@ -200,7 +203,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "outreach/unsubscribe_invalid.html", status=404)
     if request.method == "POST":
         crm_services.contact_email_opt_out(contact=contact, source=ConsentSource.UNSUBSCRIBE)
-        return render(request, "outreach/unsubscribe_done.html", {"contact": contact})
+        return render(request, "outreach/unsubscribe_done.html")
     return render(
         request, "outreach/unsubscribe_confirm.html", {"contact": contact, "token": token}
     )

@@ -49,6 +49,24 @@ class IdListField(forms.Field):
         return list(dict.fromkeys(ids))
 
 
+def offered_templates() -> Any:
+    """Active templates with an English version, the one every language falls back to."""
+    return (
+        EmailTemplate.objects.filter(active=True, versions__language="en")
+        .distinct()
+        .prefetch_related("versions")
+        .order_by("name")
+    )
+
+
+PAST_GRACE = timedelta(minutes=5)
+
+
+def _refuse_past(form: forms.Form, field: str, send_at: Any) -> None:
+    if send_at < timezone.now() - PAST_GRACE:
+        form.add_error(field, _("This time has passed already; choose a time to come."))
+
+
 class TemplateChoiceField(forms.ModelChoiceField):
     """Templates named with the languages they are written in, so the fallback is known up front."""
 
@@ -222,6 +240,11 @@ class ConsultationForm(forms.ModelForm):
         if day is None:
             self.add_error("follow_up_date", _("Choose the day to send the follow-up."))
             return
+        if day < timezone.localdate() - timedelta(days=1):
+            self.add_error(
+                "follow_up_date", _("This day has passed already; choose a day to come.")
+            )
+            return
         data["follow_up"] = FollowUpRequest(
             template=template, day=day, time_of_day=data.get("follow_up_time") or time(9, 0)
         )
@@ -394,17 +417,21 @@ class FollowUpForm(forms.Form):
         initial=time(9, 0),
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
     )
+    submission_key = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, zone: ZoneInfo, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, zone: ZoneInfo, zone_is_theirs: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.zone = zone
-        self.fields["send_time"].help_text = _("On %(zone)s time, the person's own clock.") % {
-            "zone": zone.key
-        }
+        self.initial.setdefault("submission_key", uuid.uuid4())
+        self.fields["send_time"].help_text = (
+            _("On %(zone)s time, the person's own clock.")
+            if zone_is_theirs
+            else _("Their time zone is not known: this is %(zone)s time, your clock.")
+        ) % {"zone": zone.key}
         template_field = cast(TemplateChoiceField, self.fields["template"])
-        template_field.queryset = EmailTemplate.objects.filter(active=True).prefetch_related(
-            "versions"
-        )
+        template_field.queryset = offered_templates()
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -419,6 +446,8 @@ class FollowUpForm(forms.Form):
                 data["send_at"] = local_to_utc(data["send_date"], data["send_time"], self.zone)
             except ValidationError as error:
                 self.add_error("send_time", error)
+            else:
+                _refuse_past(self, "send_date", data["send_at"])
         return data
 
 
@@ -440,4 +469,6 @@ class RescheduleForm(forms.Form):
                 data["send_at"] = local_to_utc(data["send_date"], data["send_time"], self.zone)
             except ValidationError as error:
                 self.add_error("send_time", error)
+            else:
+                _refuse_past(self, "send_date", data["send_at"])
         return data

@@ -351,6 +351,8 @@ class FollowUp(models.Model):
     sent_body = models.TextField(_("text sent"), blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # One per rendering of the scheduling form: the same form sent twice schedules once.
+    submission_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["send_at", "id"]
@@ -367,7 +369,17 @@ class FollowUp(models.Model):
                 condition=~models.Q(template__isnull=True, subject=""),
                 name="outreach_followup_template_or_subject",
                 violation_error_message=_("Choose a template or write a subject."),
-            )
+            ),
+            # Saving a consultation again must not send its follow-up a second time.
+            models.UniqueConstraint(
+                fields=["consultation", "template", "contact"],
+                condition=models.Q(consultation__isnull=False, template__isnull=False)
+                & ~models.Q(status="cancelled"),
+                name="outreach_followup_once_per_consultation",
+                violation_error_message=_(
+                    "This person already has this follow-up for this consultation."
+                ),
+            ),
         ]
 
     def __str__(self) -> str:

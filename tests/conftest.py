@@ -187,11 +187,20 @@ class RecordingHandler:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.refuse_with: str | None = None  # an SMTP reply, e.g. "550 no such user"
+        self.drop_after_data = False  # take the message, then hang up without answering
+        self.greetings = 0  # EHLOs: one per connection
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        self.greetings += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
         if self.refuse_with:
             return self.refuse_with
         self.messages.append(message_from_bytes(envelope.content, policy=email_policy.default))
+        if self.drop_after_data:
+            server.transport.close()
         return "250 Message accepted for delivery"
 
     def message_ids(self) -> list[str]:
@@ -221,7 +230,8 @@ class SmtpServer:
 
     @property
     def url(self) -> str:
-        return f"smtp://{self.host}:{self.port}"
+        # A short timeout, so that the "lost while sending" window of the tests can be short too.
+        return f"smtp://{self.host}:{self.port}?timeout=2"
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,13 @@ def database_url_of_tests() -> str:
 def process_env(**overrides: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
     env.update(
-        {"DATABASE_URL": database_url_of_tests(), "DEBUG": "false", "SECURE_SSL_REDIRECT": "false"}
+        {
+            "DATABASE_URL": database_url_of_tests(),
+            "DEBUG": "false",
+            "SECURE_SSL_REDIRECT": "false",
+            # Every process signs with the same key (unsubscribe links), as in production.
+            "SECRET_KEY": settings.SECRET_KEY,
+        }
     )
     env.update(overrides)
     return env
@@ -113,3 +120,11 @@ def wait_for(
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+
+
+def logs(directory: Path) -> str:
+    """The end of every process log, to explain a timeout."""
+    return "\n".join(
+        f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
+        for log in sorted(directory.glob("*.log"))
+    )

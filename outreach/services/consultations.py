@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from crm.models import Contact, Membership, Union
 from crm.services import contact_create, save_validated
-from outreach.models import Attendance, Consultation, EmailTemplate
+from outreach.models import Attendance, Consultation, EmailTemplate, FollowUp
 from outreach.services.followups import consultation_followups_schedule
 
 CONSULTATION_FIELDS = (
@@ -90,7 +90,11 @@ def consultation_update(
 
 @transaction.atomic
 def consultation_delete(*, consultation: Consultation, by: Any) -> None:
-    """Delete; its history stays, with a last version saying who deleted it."""
+    """Delete; its history stays, with a last version saying who deleted it. Its follow-ups not
+    sent yet are cancelled: they would speak of a meeting that is no longer on record."""
+    FollowUp.objects.filter(
+        consultation=consultation, status__in=[FollowUp.Status.SCHEDULED, FollowUp.Status.QUEUED]
+    ).update(status=FollowUp.Status.CANCELLED)
     consultation._history_user = by  # type: ignore[attr-defined]
     consultation.delete()
 

@@ -14,6 +14,7 @@ import logging
 import smtplib
 import threading
 import time as time_module
+import uuid
 from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -24,13 +25,15 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.core.mail.message import make_msgid
-from django.db import transaction
+from django.core.mail.message import make_msgid, sanitize_address
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import formats, timezone, translation
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from crm.models import Contact
+from crm.services import save_validated
 from crm.timezones import default_timezone
 from outreach.merge import render
 from outreach.models import Consultation, EmailTemplate, EmailTemplateVersion, FollowUp
@@ -74,7 +77,13 @@ def local_to_utc(day: date, time_of_day: time, zone: ZoneInfo) -> datetime:
     happens twice (clocks going back) is taken at its first occurrence.
     """
     wall = datetime.combine(day, time_of_day).replace(tzinfo=zone, fold=0)
-    instant = wall.astimezone(ZoneInfo("UTC"))
+    try:
+        instant = wall.astimezone(ZoneInfo("UTC"))
+        instant.astimezone(zone)
+    except OverflowError:
+        raise ValidationError(
+            _("Choose a date before the year 9999."), code="out_of_range"
+        ) from None
     if instant.astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
         raise ValidationError(
             _("%(time)s does not exist on %(day)s in %(zone)s (the clocks change then)."),
@@ -102,8 +111,16 @@ def followup_schedule(
     subject: str | None = None,
     body: str | None = None,
     consultation: Consultation | None = None,
+    submission_key: uuid.UUID | None = None,
 ) -> FollowUp:
-    """Schedule one e-mail to `contact` at `send_at` (aware; stored in UTC)."""
+    """Schedule one e-mail to `contact` at `send_at` (aware; stored in UTC).
+
+    The same `submission_key` twice gives back the first follow-up (a double click).
+    """
+    if submission_key is not None and (
+        existing := FollowUp.objects.filter(submission_key=submission_key).first()
+    ):
+        return existing
     refusal = followup_refusal(contact)
     if refusal:
         raise FollowUpRefusedError(refusal, code="not_emailable")
@@ -113,6 +130,13 @@ def followup_schedule(
         raise ValidationError({"subject": _("Choose a template or write a subject.")})
     if template is None and not (body or "").strip():
         raise ValidationError({"body": _("Write the text of the e-mail.")})
+    if (
+        template is not None
+        and not template.versions.filter(language_id=FALLBACK_LANGUAGE).exists()
+    ):
+        raise ValidationError(
+            {"template": _("This template has no English version to fall back on.")}
+        )
     followup = FollowUp(
         contact=contact,
         owner=owner,
@@ -122,9 +146,9 @@ def followup_schedule(
         body=(body or "") if template is None else "",
         send_at=send_at,
         message_id=_message_id(),
+        submission_key=submission_key,
     )
-    followup.full_clean()
-    followup.save()
+    save_validated(followup)
     return followup
 
 
@@ -147,14 +171,24 @@ def consultation_followups_schedule(
 
     People who cannot be e-mailed are skipped and reported, not refused: the others still get it.
     """
+    # Someone whose zone is unknown gets the consultation country's clock, if it has one clock;
+    # otherwise they are skipped and named, rather than sent at a guessed hour.
     fallback = default_timezone(str(consultation.country)) if consultation.country else None
     report = ScheduleReport(scheduled=[], skipped=[])
     people = list(contacts) if contacts is not None else list(consultation.attendees.all())
+    already = set(
+        FollowUp.objects.filter(consultation=consultation, template=template)
+        .exclude(status=Status.CANCELLED)
+        .values_list("contact_id", flat=True)
+    )
     for contact in people:
         refusal = followup_refusal(contact)
-        zone = contact_zone(contact, fallback=fallback or timezone.get_current_timezone_name())
+        zone = contact_zone(contact, fallback=fallback)
+        if contact.pk in already:
+            report.skipped.append((contact, _("already has this follow-up")))
+            continue
         if refusal or zone is None:
-            report.skipped.append((contact, refusal or _("no time zone")))
+            report.skipped.append((contact, refusal or _("their time zone is not known")))
             continue
         try:
             send_at = local_to_utc(day, time_of_day, zone)
@@ -211,8 +245,8 @@ def _recover_stale(now: datetime) -> None:
     FollowUp.objects.filter(status=Status.SENDING, sending_at__lt=sending_cutoff).update(
         status=Status.UNKNOWN,
         last_error=_(
-            "The worker stopped after handing this e-mail to the mail server and before recording "
-            "the result: it may or may not have been delivered. Check before sending it again."
+            "The worker stopped while sending this e-mail, before recording the result: it may or "
+            "may not have been delivered. Check before sending it again."
         ),
     )
     queued_cutoff = now - timedelta(seconds=settings.FOLLOWUP_REQUEUE_AFTER)
@@ -240,9 +274,17 @@ def followup_send(*, followup_id: int) -> str:
     )
     if not claimed:
         return "skipped"
-    followup = FollowUp.objects.select_related("contact", "consultation", "owner", "template").get(
-        pk=followup_id
-    )
+    try:
+        followup = FollowUp.objects.select_related(
+            "contact", "consultation", "owner", "template"
+        ).get(pk=followup_id)
+    except DatabaseError:
+        # Nothing went to the mail server: give the row back, and let the task retry.
+        with suppress(DatabaseError):
+            FollowUp.objects.filter(pk=followup_id, status=Status.SENDING).update(
+                status=Status.QUEUED, queued_at=now, attempts=F("attempts") - 1
+            )
+        raise
     refusal = followup_refusal(followup.contact)
     if refusal:
         # Opted out (or marked do not contact) after scheduling: honoured at the last moment.
@@ -257,8 +299,12 @@ def followup_send(*, followup_id: int) -> str:
         )
         return "failed"
     try:
-        email.message.connection = _smtp_connection()
-        email.message.send(fail_silently=False)
+        _deliver(email.message)
+    except HandedOffError as error:
+        # The mail server may have the message: sending it again could duplicate it.
+        _smtp_connection_drop()
+        _finish(followup, Status.UNKNOWN, last_error=_handed_off_message(error))
+        return "unknown"
     except Exception as error:
         _smtp_connection_drop()
         return _after_failure(followup, error)
@@ -271,6 +317,59 @@ def followup_send(*, followup_id: int) -> str:
         last_error="",
     )
     return "sent"
+
+
+class HandedOffError(Exception):
+    """The connection failed after the message body was handed to the mail server."""
+
+
+def _handed_off_message(error: Exception) -> str:
+    cause = error.__cause__ or error
+    return _(
+        "The connection to the mail server broke after the e-mail was handed over (%(error)s): it "
+        "may or may not have been delivered. Check before sending it again."
+    ) % {"error": f"{type(cause).__name__}: {cause}"[:300]}
+
+
+def _deliver(message: EmailMultiAlternatives) -> None:
+    """Send through the thread's SMTP connection, one SMTP step at a time.
+
+    A failure before DATA means the server does not have the message: it may be retried. A
+    refusal of the DATA command or of the message is an answer too. Anything else while the
+    body is on its way (a dropped connection, a timeout) leaves it unknown: HandedOffError.
+    """
+    backend = _smtp_connection()
+    smtp = getattr(backend, "connection", None)
+    if not isinstance(smtp, smtplib.SMTP):
+        message.connection = backend  # files or memory: no hand-off to be unsure about
+        message.send(fail_silently=False)
+        return
+    encoding = message.encoding or settings.DEFAULT_CHARSET
+    sender = sanitize_address(message.from_email, encoding)
+    recipients = [sanitize_address(address, encoding) for address in message.recipients()]
+    # Django's MIME classes take linesep, as its own SMTP backend does; the stubs do not say so.
+    body = message.message().as_bytes(linesep="\r\n")  # type: ignore[call-arg]
+    smtp.ehlo_or_helo_if_needed()
+    code, reply = smtp.mail(sender)
+    if code != 250:
+        smtp.rset()
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused = {}
+    for recipient in recipients:
+        code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, reply)
+    if len(refused) == len(recipients):
+        smtp.rset()
+        raise smtplib.SMTPRecipientsRefused(refused)
+    try:
+        code, reply = smtp.data(body)
+    except smtplib.SMTPDataError:
+        raise  # the server refused DATA before taking the message
+    except (smtplib.SMTPException, OSError) as error:
+        raise HandedOffError() from error
+    if code != 250:
+        raise smtplib.SMTPDataError(code, reply)
 
 
 # One SMTP connection per worker thread, reused from one e-mail to the next: opening one costs
@@ -381,7 +480,12 @@ def template_version(
 
 def merge_values(followup: FollowUp, language: str) -> dict[str, str]:
     contact = followup.contact
-    zone = contact_zone(contact) or ZoneInfo("UTC")
+    consultation_zone = (
+        default_timezone(str(followup.consultation.country))
+        if followup.consultation and followup.consultation.country
+        else None
+    )
+    zone = contact_zone(contact, fallback=consultation_zone) or ZoneInfo("UTC")
     union = (
         next(
             (
@@ -448,7 +552,8 @@ def followup_email(followup: FollowUp) -> ComposedEmail:
         subject=subject, body=body, to=[contact.email], headers=headers, reply_to=reply_to
     )
     if html:
-        message.attach_alternative(render(html, values, html=True), "text/html")
+        html_footer = f'<hr><p><a href="{escape(link)}">{escape(footer)}</a></p>'
+        message.attach_alternative(render(html, values, html=True) + html_footer, "text/html")
     return ComposedEmail(
         message=message, language=language, subject=subject, body=body, fell_back=fell_back
     )

@@ -43,13 +43,13 @@ def test_it_schedules_follow_ups_from_the_consultation_form(phone, live_server, 
     option = phone.locator("#id_follow_up_template option", has_text=template.name)
     assert "other languages get English" in option.inner_text()
     phone.get_by_label("E-mail", exact=True).select_option(str(template.pk))
-    phone.get_by_label("On", exact=True).fill("2026-06-02")
+    phone.get_by_label("On", exact=True).fill("2027-06-02")
     phone.get_by_label("At (each person's local time)").fill("09:00")
     phone.get_by_role("button", name="Save").click()
     phone.get_by_text("1 follow-up e-mail scheduled.").wait_for()
     followup = FollowUp.objects.get()
     assert followup.send_at == datetime(
-        2026, 6, 2, 6, 0, tzinfo=UTC
+        2027, 6, 2, 6, 0, tzinfo=UTC
     )  # 09:00 in Helsinki, summer time
     assert "Päivi Häkkinen" in phone.locator(".followups-of-consultation").inner_text()
     assert followup.consultation is not None

@@ -161,3 +161,23 @@ def test_it_keeps_a_generated_secret_key_between_starts(tmp_path):
     assert first.stdout == second.stdout
     assert len(first.stdout.strip()) >= 50
     assert oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
+
+
+def test_it_refuses_a_lost_send_window_shorter_than_an_smtp_exchange(tmp_path):
+    env = {
+        "EMAIL_URL": "smtp://mail.example:25?timeout=30",
+        "FOLLOWUP_SENDING_TIMEOUT": "60",
+        "DEBUG": "true",
+    }
+    result = _django(["check"], env, tmp_path)
+    assert result.returncode != 0
+    assert (
+        "FOLLOWUP_SENDING_TIMEOUT='60' is invalid: expected at least 5 × the SMTP timeout (30 s)"
+        in result.stderr
+    )
+
+
+def test_it_requires_a_shared_secret_key_to_send_mail_in_production(tmp_path):
+    result = _django(["check"], {"EMAIL_URL": "smtp://mail.example:25", "DEBUG": "false"}, tmp_path)
+    assert result.returncode != 0
+    assert "a key shared by every web server and worker" in result.stderr

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from crm import services as crm_services
 from crm.models import Consent, Language
 from outreach import services
 from outreach.models import EmailTemplate, EmailTemplateVersion, FollowUp
+from outreach.services import followups as followups_module
 from outreach.services.followups import local_to_utc
 from tests.factories import ConsultationFactory, ContactFactory, FollowUpFactory, MembershipFactory
 
@@ -215,12 +217,14 @@ def test_it_sends_nothing_for_a_row_that_is_not_queued(smtp_server):
 
 
 def test_it_claims_a_row_for_one_sender_only(smtp_server, transactional_db):
-    """Two workers given the same id at once: one sends, the other does nothing."""
+    """Four workers given the same id at the same instant: one sends, the others do nothing."""
     followup = FollowUpFactory.create(status=Status.QUEUED, send_at=timezone.now())
     results: list[str] = []
+    start = threading.Barrier(4)
 
     def send() -> None:
         try:
+            start.wait(timeout=10)
             results.append(services.followup_send(followup_id=followup.pk))
         finally:
             connection.close()
@@ -327,12 +331,126 @@ def test_it_refuses_unknown_merge_fields_in_templates(template):
 
 
 def test_it_reuses_the_smtp_connection_but_not_one_the_server_closed(smtp_server):
+    followups_module._smtp_connection_drop()  # start from no connection, whatever ran before
     first = FollowUpFactory.create(status=Status.QUEUED, send_at=timezone.now())
     second = FollowUpFactory.create(status=Status.QUEUED, send_at=timezone.now())
     third = FollowUpFactory.create(status=Status.QUEUED, send_at=timezone.now())
     assert services.followup_send(followup_id=first.pk) == "sent"
     assert services.followup_send(followup_id=second.pk) == "sent"
+    assert smtp_server.handler.greetings == 1  # one connection for both
     smtp_server.stop()  # the relay drops every connection, then comes back
     smtp_server.start()
     assert services.followup_send(followup_id=third.pk) == "sent"
     assert len(smtp_server.messages) == 3
+    assert smtp_server.handler.greetings == 2
+
+
+def test_it_never_retries_a_message_the_server_may_have_taken(smtp_server, settings):
+    """The server takes the message and hangs up before answering: perhaps delivered. Needs a
+    person, not a second copy."""
+    smtp_server.handler.drop_after_data = True
+    followup = FollowUpFactory.create(status=Status.QUEUED, send_at=timezone.now())
+    assert services.followup_send(followup_id=followup.pk) == "unknown"
+    followup.refresh_from_db()
+    assert followup.status == Status.UNKNOWN
+    assert "may or may not have been delivered" in followup.last_error
+    assert services.followups_dispatch_due(now=timezone.now() + timedelta(hours=1)) == 0
+    assert len(smtp_server.messages) == 1
+
+
+def test_it_skips_rows_another_dispatcher_holds(transactional_db):
+    """A dispatcher never waits for, nor queues, the rows another one has claimed."""
+    FollowUpFactory.create(send_at=timezone.now() - timedelta(minutes=1))
+    locked, released = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                list(FollowUp.objects.select_for_update().filter(status=Status.SCHEDULED))
+                locked.set()
+                released.wait(timeout=10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(timeout=10)
+    try:
+        assert services.followups_dispatch_due() == 0
+    finally:
+        released.set()
+        holder.join()
+    assert services.followups_dispatch_due() == 1
+
+
+def test_it_schedules_once_for_one_submission_key(outreach_staffer, template):
+    key = uuid.uuid4()
+    contact = _polish_contact()
+    first = services.followup_schedule(
+        contact=contact,
+        owner=outreach_staffer,
+        send_at=timezone.now(),
+        template=template,
+        submission_key=key,
+    )
+    again = services.followup_schedule(
+        contact=contact,
+        owner=outreach_staffer,
+        send_at=timezone.now(),
+        template=template,
+        submission_key=key,
+    )
+    assert first == again
+    assert FollowUp.objects.count() == 1
+
+
+def test_it_does_not_send_a_consultation_follow_up_twice_when_saved_again(
+    outreach_staffer, template
+):
+    consultation = ConsultationFactory.create(country="PL")
+    contact = _polish_contact()
+    arguments = {
+        "consultation": consultation,
+        "owner": outreach_staffer,
+        "template": template,
+        "day": date(2027, 6, 2),
+        "time_of_day": time(9, 0),
+        "contacts": [contact],
+    }
+    services.consultation_followups_schedule(**arguments)
+    report = services.consultation_followups_schedule(**arguments)
+    assert report.scheduled == []
+    assert report.skipped == [(contact, "already has this follow-up")]
+    assert FollowUp.objects.count() == 1
+
+
+def test_it_cancels_pending_follow_ups_of_a_deleted_consultation(outreach_staffer, template):
+    consultation = ConsultationFactory.create(lead=outreach_staffer)
+    pending = FollowUpFactory.create(consultation=consultation)
+    sent = FollowUpFactory.create(consultation=consultation, status=Status.SENT)
+    services.consultation_delete(consultation=consultation, by=outreach_staffer)
+    pending.refresh_from_db()
+    sent.refresh_from_db()
+    assert (pending.status, sent.status) == (Status.CANCELLED, Status.SENT)
+
+
+def test_it_refuses_a_template_without_english_to_fall_back_on(outreach_staffer):
+    polish_only = EmailTemplate.objects.create(name="Tylko po polsku")
+    EmailTemplateVersion.objects.create(
+        template=polish_only,
+        language=Language.objects.get(code="pl"),
+        subject="Temat",
+        body_text="Treść",
+    )
+    with pytest.raises(ValidationError, match="no English version"):
+        services.followup_schedule(
+            contact=ContactFactory.create(),
+            owner=outreach_staffer,
+            send_at=timezone.now(),
+            template=polish_only,
+        )
+
+
+def test_it_refuses_dates_past_the_end_of_the_calendar():
+    with pytest.raises(ValidationError, match="before the year 9999"):
+        local_to_utc(date(9999, 12, 31), time(23, 0), ZoneInfo("America/Toronto"))

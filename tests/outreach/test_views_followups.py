@@ -83,11 +83,11 @@ def test_it_schedules_at_the_persons_local_time(staff_client, outreach_staffer, 
     url = reverse("followups:create") + f"?contact={contact.pk}"
     response = staff_client.post(
         url,
-        {"template": template.pk, "send_date": "2026-07-01", "send_time": "09:30", "schedule": "1"},
+        {"template": template.pk, "send_date": "2027-07-01", "send_time": "09:30", "schedule": "1"},
     )
     assert response.status_code == 302
     followup = FollowUp.objects.get()
-    assert followup.send_at == datetime(2026, 7, 1, 6, 30, tzinfo=UTC)
+    assert followup.send_at == datetime(2027, 7, 1, 6, 30, tzinfo=UTC)
     assert followup.owner == outreach_staffer
 
 
@@ -95,7 +95,7 @@ def test_it_requires_a_template_or_a_written_email(staff_client):
     contact = ContactFactory.create()
     url = reverse("followups:create") + f"?contact={contact.pk}"
     response = staff_client.post(
-        url, {"send_date": "2026-07-01", "send_time": "09:30", "schedule": "1"}
+        url, {"send_date": "2027-07-01", "send_time": "09:30", "schedule": "1"}
     )
     form = response.context["form"]
     assert form.errors["subject"] == ["Choose a template or write a subject."]
@@ -110,7 +110,7 @@ def test_it_explains_why_an_opted_out_person_cannot_get_one(staff_client, templa
     url = reverse("followups:create") + f"?contact={contact.pk}"
     response = staff_client.post(
         url,
-        {"template": template.pk, "send_date": "2026-07-01", "send_time": "09:00", "schedule": "1"},
+        {"template": template.pk, "send_date": "2027-07-01", "send_time": "09:00", "schedule": "1"},
     )
     assert "Jens Opted has withdrawn consent to e-mails." in response.content.decode()
     assert not FollowUp.objects.exists()
@@ -133,7 +133,7 @@ def test_it_schedules_from_the_consultation_form_for_everyone_who_can_be_emailed
             "attendees": [str(reachable.pk), str(unreachable.pk)],
             "attendee_roles": ["speaker", "participant"],
             "follow_up_template": str(template.pk),
-            "follow_up_date": "2026-06-02",
+            "follow_up_date": "2027-06-02",
             "follow_up_time": "09:00",
             "new-TOTAL_FORMS": "0",
             "new-INITIAL_FORMS": "0",
@@ -142,7 +142,7 @@ def test_it_schedules_from_the_consultation_form_for_everyone_who_can_be_emailed
     )
     [followup] = FollowUp.objects.all()
     assert followup.contact == reachable
-    assert followup.send_at == datetime(2026, 6, 2, 7, 0, tzinfo=UTC)
+    assert followup.send_at == datetime(2027, 6, 2, 7, 0, tzinfo=UTC)
     body = response.content.decode()
     assert "1 follow-up e-mail scheduled." in body
     assert "No follow-up for No Mail: No Mail has no e-mail address." in body
@@ -215,11 +215,11 @@ def test_it_reschedules_in_the_persons_time_zone(staff_client, outreach_staffer)
     )
     response = staff_client.post(
         reverse("followups:reschedule", args=[followup.pk]),
-        {"send_date": "2026-11-02", "send_time": "08:15"},
+        {"send_date": "2027-11-02", "send_time": "08:15"},
     )
     assert response.status_code == 302
     followup.refresh_from_db()
-    assert followup.send_at == datetime(2026, 11, 2, 13, 15, tzinfo=UTC)
+    assert followup.send_at == datetime(2027, 11, 2, 12, 15, tzinfo=UTC)
 
 
 def test_it_previews_each_template_version_with_a_sample_person(staff_client):
@@ -230,3 +230,54 @@ def test_it_previews_each_template_version_with_a_sample_person(staff_client):
     assert "Dziękujemy za spotkanie, Maria" in body
     assert "{{ first_name }}" in body  # the documented merge fields
     assert staff_client.get(reverse("followups:templates"), {"preview": "x"}).status_code == 200
+
+
+def test_it_schedules_once_when_the_form_is_sent_twice(staff_client, template):
+    contact = ContactFactory.create(country="GR", timezone="Europe/Athens")
+    url = reverse("followups:create") + f"?contact={contact.pk}"
+    data = {
+        "template": template.pk,
+        "send_date": "2027-07-01",
+        "send_time": "09:30",
+        "schedule": "1",
+        "submission_key": str(uuid.uuid4()),
+    }
+    assert staff_client.post(url, data).status_code == 302
+    assert staff_client.post(url, data).status_code == 302
+    assert FollowUp.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("day", "error"), [("9999-12-31", "before the year 9999"), ("2020-01-01", "has passed already")]
+)
+def test_it_refuses_impossible_or_past_times_without_a_server_error(
+    staff_client, template, day, error
+):
+    contact = ContactFactory.create(country="CA", timezone="America/Toronto")
+    url = reverse("followups:create") + f"?contact={contact.pk}"
+    response = staff_client.post(
+        url, {"template": template.pk, "send_date": day, "send_time": "23:00"}
+    )
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not FollowUp.objects.exists()
+
+
+def test_it_says_whose_clock_it_is_when_the_person_has_no_time_zone(staff_client):
+    contact = ContactFactory.create(country="US", timezone="")
+    response = staff_client.get(reverse("followups:create") + f"?contact={contact.pk}")
+    assert "Their time zone is not known" in response.content.decode()
+
+
+def test_it_offers_only_templates_with_an_english_version(staff_client, template):
+    polish_only = EmailTemplate.objects.create(name="Tylko po polsku")
+    EmailTemplateVersion.objects.create(
+        template=polish_only,
+        language=Language.objects.get(code="pl"),
+        subject="Temat",
+        body_text="Treść",
+    )
+    contact = ContactFactory.create()
+    body = staff_client.get(reverse("followups:create") + f"?contact={contact.pk}").content.decode()
+    assert "Notes" in body
+    assert "Tylko po polsku" not in body
