@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -177,3 +178,34 @@ def contact_search(*, query: str, limit: int) -> list[Contact]:
     if not search_terms(query):
         return []
     return list(contact_list(filters=ContactFilters(q=query))[:limit])
+
+
+def contact_export_rows(*, filters: ContactFilters) -> Iterator[list[str]]:
+    """The contacts of a filter as the importer's columns (crm/importing/headers.py), so that an
+    exported file can be edited and imported back. Read in chunks: memory stays flat."""
+    contacts = (
+        contact_list(filters=filters)
+        .select_related("preferred_language")
+        .prefetch_related("languages")
+    )
+    for contact in contacts.iterator(chunk_size=1000):
+        current = list(getattr(contact, "current_memberships", []))
+        membership = current[0] if current else None
+        yield [
+            contact.first_name,
+            contact.last_name,
+            contact.email,
+            contact.phone,
+            membership.union.name if membership else "",
+            membership.role if membership else "",
+            contact.employer.name if contact.employer else "",
+            (contact.site.name or contact.site.city) if contact.site else "",
+            str(contact.country),
+            contact.trade,
+            ";".join(sorted(language.code for language in contact.languages.all())),
+            contact.preferred_language_id or "",
+            contact.timezone,
+            ";".join(tag.name for tag in contact.tags.all()),
+            {"granted": "yes", "withdrawn": "no"}.get(contact.email_consent, ""),
+            contact.notes,
+        ]

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from crm import account, health, views
 from outreach import followup_views
@@ -8,6 +8,9 @@ from outreach import followup_views
 crm_patterns = [
     path("contacts/", views.contact_list, name="contact_list"),
     path("contacts/new/", views.contact_create, name="contact_create"),
+    re_path(
+        r"^contacts/export\.(?P<file_format>csv|xlsx)$", views.contact_export, name="contact_export"
+    ),
     path("contacts/<int:pk>/", views.contact_detail, name="contact_detail"),
     path("contacts/<int:pk>/edit/", views.contact_update, name="contact_update"),
     path("contacts/<int:pk>/memberships/new/", views.membership_create, name="membership_create"),

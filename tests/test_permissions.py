@@ -41,6 +41,7 @@ EXPECTED: dict[str, dict[str, object]] = {
     "my_settings": expect(200, 200, 200, 200),
     "crm:contact_list": expect(200, 200, 200, 200),
     "crm:contact_create": expect(NO, 200, NO, 200),
+    "crm:contact_export": expect(NO, 200, 200, 200),
     "crm:contact_detail": expect(200, 200, 200, 200),
     "crm:contact_update": expect(NO, 200, NO, 200),
     "crm:membership_create": expect(NO, 200, NO, 200),
@@ -121,13 +122,16 @@ def personas(
 def _url(key: str, objects: dict[str, Model]) -> str:
     name, _space, which = key.partition(" ")
     pattern = dict(_walk(get_resolver()))[name]
-    params = pattern.pattern.converters.keys()
+    # path() patterns name their converters; re_path() ones their regex groups.
+    params = getattr(pattern.pattern, "converters", None) or pattern.pattern.regex.groupindex
     kwargs = {}
     for param in params:
         if param == "employer_pk":
             kwargs[param] = objects["employer"].pk
         elif param == "action":
             kwargs[param] = "cancel"
+        elif param == "file_format":
+            kwargs[param] = "xlsx"
         elif name.startswith("followups:"):
             kwargs[param] = objects[f"followup {which or 'own'}".strip()].pk
         elif name == "crm:membership_create":
