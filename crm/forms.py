@@ -26,7 +26,7 @@ from crm.services import tags_parse
 from crm.timezones import timezone_names
 
 
-def _any_country() -> list[tuple[str, str]]:
+def any_country_choices() -> list[tuple[str, str]]:
     return [("", str(_("Any country"))), *[(code, str(name)) for code, name in countries]]
 
 
@@ -51,7 +51,7 @@ def add_service_errors(form: forms.BaseForm, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, errors)
 
 
-def _valid_fields(form: forms.Form) -> dict[str, Any]:
+def valid_fields(form: forms.Form) -> dict[str, Any]:
     """The fields that validated. One bad value (say a deleted tag in a bookmark) must not drop
     the other filters, so the form's overall validity is not what counts here."""
     if not form.is_bound:
@@ -75,7 +75,7 @@ class ContactFilterForm(forms.Form):
         required=False,
         empty_label=_("Any union"),
     )
-    country = forms.ChoiceField(label=_("Country"), required=False, choices=_any_country)
+    country = forms.ChoiceField(label=_("Country"), required=False, choices=any_country_choices)
     trade = forms.ChoiceField(
         label=_("Trade"), required=False, choices=[("", _("Any trade")), *Trade.choices]
     )
@@ -96,7 +96,7 @@ class ContactFilterForm(forms.Form):
 
     def filters(self) -> ContactFilters:
         """The valid filters; an invalid one (say a deleted union in a bookmark) is ignored."""
-        data = _valid_fields(self)
+        data = valid_fields(self)
         language = data.get("language")
         return ContactFilters(
             q=data.get("q", ""),
@@ -118,7 +118,7 @@ class UnionFilterForm(forms.Form):
             attrs={"type": "search", "placeholder": _("Name or acronym"), "autocomplete": "off"}
         ),
     )
-    country = forms.ChoiceField(label=_("Country"), required=False, choices=_any_country)
+    country = forms.ChoiceField(label=_("Country"), required=False, choices=any_country_choices)
     kind = forms.ChoiceField(
         label=_("Kind"), required=False, choices=[("", _("Any kind")), *Union.Kind.choices]
     )
@@ -130,7 +130,7 @@ class UnionFilterForm(forms.Form):
         cast(forms.ChoiceField, self.fields["sector"]).choices = _any_sector()
 
     def filters(self) -> UnionFilters:
-        data = _valid_fields(self)
+        data = valid_fields(self)
         return UnionFilters(
             q=data.get("q", ""),
             country=data.get("country", ""),

@@ -14,8 +14,8 @@ from django.db.models import Q
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_countries import countries
 
+from crm.forms import any_country_choices, valid_fields
 from crm.models import Contact, Union
 from outreach.models import Attendance, Concern, Consultation, EmailTemplate, Topic
 from outreach.selectors import ConsultationFilters
@@ -348,7 +348,7 @@ class ConsultationFilterForm(forms.Form):
     date_to = forms.DateField(
         label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    country = forms.ChoiceField(label=_("Country"), required=False)
+    country = forms.ChoiceField(label=_("Country"), required=False, choices=any_country_choices)
     union = forms.ModelChoiceField(
         label=_("Union"),
         queryset=Union.objects.order_by("name"),
@@ -372,18 +372,8 @@ class ConsultationFilterForm(forms.Form):
         choices=[("", _("Any status")), *Consultation.Status.choices],
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        cast(forms.ChoiceField, self.fields["country"]).choices = [
-            ("", _("Any country")),
-            *[(code, str(name)) for code, name in countries],
-        ]
-
     def filters(self, **overrides: Any) -> ConsultationFilters:
-        data: dict[str, Any] = {}
-        if self.is_bound:
-            self.is_valid()  # keeps the fields that validated: one bad value drops only itself
-            data = self.cleaned_data
+        data = valid_fields(self)
         values = {
             "date_from": data.get("date_from"),
             "date_to": data.get("date_to"),

@@ -562,64 +562,61 @@ def followup_email(followup: FollowUp) -> ComposedEmail:
 # Actions staff take on their follow-ups.
 
 
-def _editable(followup: FollowUp, allowed: set[str]) -> None:
-    if followup.status not in allowed:
+def _transition(followup: FollowUp, *, allowed: list[str], **changes: Any) -> FollowUp:
+    """Apply `changes` only if the row is still in one of the `allowed` statuses.
+
+    The check and the change are one conditional UPDATE: a worker claiming the row at the same
+    moment cannot be overtaken by a staff member's click, nor the other way round.
+    """
+    changed = FollowUp.objects.filter(pk=followup.pk, status__in=allowed).update(**changes)
+    followup.refresh_from_db()
+    if not changed:
         raise ValidationError(
             _("This follow-up is %(status)s: it cannot be changed now.")
             % {"status": followup.get_status_display()}
         )
+    return followup
 
 
 @transaction.atomic
 def followup_cancel(*, followup: FollowUp, by: Any) -> FollowUp:
-    changed = FollowUp.objects.filter(
-        pk=followup.pk, status__in=[Status.SCHEDULED, Status.FAILED, Status.UNKNOWN]
-    ).update(status=Status.CANCELLED)
-    if not changed:
-        followup.refresh_from_db()
-        _editable(followup, set())
-    followup.refresh_from_db()
-    return followup
+    return _transition(
+        followup, allowed=[Status.SCHEDULED, Status.FAILED, Status.UNKNOWN], status=Status.CANCELLED
+    )
 
 
 @transaction.atomic
 def followup_reschedule(*, followup: FollowUp, send_at: datetime, by: Any) -> FollowUp:
-    changed = FollowUp.objects.filter(
-        pk=followup.pk, status__in=[Status.SCHEDULED, Status.FAILED]
-    ).update(status=Status.SCHEDULED, send_at=send_at, attempts=0)
-    if not changed:
-        followup.refresh_from_db()
-        _editable(followup, set())
-    followup.refresh_from_db()
-    return followup
+    return _transition(
+        followup,
+        allowed=[Status.SCHEDULED, Status.FAILED],
+        status=Status.SCHEDULED,
+        send_at=send_at,
+        attempts=0,
+    )
 
 
 @transaction.atomic
 def followup_send_now(*, followup: FollowUp, by: Any) -> FollowUp:
     """Queue it at once instead of waiting for its time (or for the next sweep)."""
     now = timezone.now()
-    changed = FollowUp.objects.filter(pk=followup.pk, status=Status.SCHEDULED).update(
-        status=Status.QUEUED, queued_at=now, send_at=now
+    _transition(
+        followup, allowed=[Status.SCHEDULED], status=Status.QUEUED, queued_at=now, send_at=now
     )
-    if not changed:
-        followup.refresh_from_db()
-        _editable(followup, set())
     transaction.on_commit(lambda: _enqueue([followup.pk]), robust=True)
-    followup.refresh_from_db()
     return followup
 
 
 @transaction.atomic
 def followup_retry(*, followup: FollowUp, by: Any) -> FollowUp:
     """Try a failed follow-up again, or one needing review after someone checked it was not sent."""
-    changed = FollowUp.objects.filter(
-        pk=followup.pk, status__in=[Status.FAILED, Status.UNKNOWN]
-    ).update(status=Status.SCHEDULED, send_at=timezone.now(), attempts=0)
-    if not changed:
-        followup.refresh_from_db()
-        _editable(followup, set())
-    followup.refresh_from_db()
-    return followup
+    return _transition(
+        followup,
+        allowed=[Status.FAILED, Status.UNKNOWN],
+        status=Status.SCHEDULED,
+        send_at=timezone.now(),
+        attempts=0,
+    )
 
 
 def template_preview(*, version: EmailTemplateVersion, owner: Any) -> ComposedEmail:
