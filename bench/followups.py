@@ -97,7 +97,7 @@ def run(tmp: Path) -> list[Row]:
         "--loglevel=WARNING",
     ]
     workers = [
-        subprocess.Popen(  # noqa: S603 - our own command
+        subprocess.Popen(
             [*command, f"--hostname=bench{n}@%h"],
             cwd=ROOT,
             env=env,

@@ -408,6 +408,8 @@ class Contact(Stamped):
             models.Index(fields=["last_name", "first_name", "id"], name="crm_contact_name_order"),
             models.Index(fields=["country"], name="crm_contact_country"),
             models.Index(fields=["trade"], name="crm_contact_trade"),
+            # Importers match rows without an email by phone.
+            models.Index(fields=["phone"], name="crm_contact_phone"),
         ]
 
     def __str__(self) -> str:
@@ -594,3 +596,9 @@ class StaffProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.timezone or 'UTC'})"
+
+
+# Defined in their own module to keep this one readable; imported so that Django sees them.
+from crm.importing.models import ImportJob as ImportJob  # noqa: E402
+from crm.importing.models import ImportKind as ImportKind  # noqa: E402
+from crm.importing.models import SavedMapping as SavedMapping  # noqa: E402

@@ -138,7 +138,12 @@ CACHES: dict[str, dict[str, Any]] = {
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
         if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "crm"}
+        # Files rather than process memory: the web server and the worker share what is here
+        # (an import's progress, rate limits).
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
     )
 }
 
@@ -230,6 +235,8 @@ CELERY_TIMEZONE = "UTC"
 # The only schedule of periodic work; each entry takes no arguments and claims its own rows.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "worker-heartbeat": {"task": "crm.tasks.worker_heartbeat", "schedule": crontab()},
+    "imports-recover": {"task": "crm.tasks.import_jobs_recover", "schedule": crontab()},
+    "imports-clean-up": {"task": "crm.tasks.import_files_clean_up", "schedule": crontab(minute=7)},
     "followups-dispatch": {
         "task": "outreach.tasks.followups_dispatch",
         # Every minute; shorter only for tests and drills that cannot wait.
@@ -290,3 +297,14 @@ SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 
 CRM_PAGE_SIZE = 50
+
+# Spreadsheet imports (crm/importing/). Uploaded files wait here, outside anything served.
+IMPORT_DIR = Path(env_str("IMPORT_DIR", str(VAR_DIR / "imports")))
+# Files with more data rows than this are previewed and imported by a Celery worker.
+IMPORT_BACKGROUND_ROWS = env_int("IMPORT_BACKGROUND_ROWS", 2000, minimum=0)
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
+# A running import whose worker has not reported progress for this long has died.
+IMPORT_STALE_SECONDS = env_int("IMPORT_STALE_SECONDS", 120, minimum=5)
+# Uploaded files and error reports are deleted this long after the upload.
+IMPORT_KEEP_HOURS = env_int("IMPORT_KEEP_HOURS", 24, minimum=1)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

@@ -25,10 +25,16 @@ class UnreadableFileError(ValueError):
     """The file is not a spreadsheet this importer reads; nothing can be imported from it."""
 
 
+class Line(list[str]):
+    """A row's cells, and its number as a spreadsheet program shows it (the header is 1)."""
+
+    number: int = 0
+
+
 @dataclass
 class Table:
     headers: list[str]
-    rows: Iterator[list[str]]  # data rows, lazily: a large file is never held in memory whole
+    rows: Iterator[Line]  # data rows, lazily: a large file is never held in memory whole
     encoding: str = ""
     delimiter: str = ""
 
@@ -48,10 +54,12 @@ def read_table(path: Path, *, name: str | None = None) -> Table:
     )
 
 
-def _padded(rows: Iterator[list[str]], width: int) -> Iterator[list[str]]:
+def _padded(rows: Iterator[Line], width: int) -> Iterator[Line]:
     # Spreadsheets drop trailing empty cells: every row is as wide as the header (or wider).
     for row in rows:
-        yield row + [""] * (width - len(row)) if len(row) < width else row
+        if len(row) < width:
+            row.extend([""] * (width - len(row)))
+        yield row
 
 
 def detect_encoding(path: Path) -> str:
@@ -89,17 +97,19 @@ def _clean(row: list[Any]) -> list[str]:
     return ["" if cell is None else str(cell).strip() for cell in row]
 
 
-def _data_rows(rows: Iterator[list[Any]]) -> Iterator[list[str]]:
-    for row in rows:
-        cleaned = _clean(row)
+def _data_rows(rows: Iterator[list[Any]]) -> Iterator[Line]:
+    # Empty rows are skipped but still counted, so that numbers match what the organizer sees.
+    for number, row in enumerate(rows, 1):
+        cleaned = Line(_clean(row))
         if any(cleaned):
+            cleaned.number = number
             yield cleaned
 
 
-def _header(rows: Iterator[list[str]]) -> list[str]:
+def _header(rows: Iterator[Line]) -> list[str]:
     for row in rows:
         if any(row):
-            return row
+            return list(row)
     raise UnreadableFileError(_("The file has no header row."))
 
 
@@ -116,7 +126,7 @@ def _read_csv(path: Path) -> Table:
         ) from None
     delimiter = detect_delimiter(sample)
 
-    def rows() -> Iterator[list[str]]:
+    def rows() -> Iterator[Line]:
         with path.open("r", encoding=encoding, errors=errors, newline="") as handle:
             yield from _data_rows(csv.reader(handle, delimiter=delimiter))
 
@@ -130,7 +140,7 @@ def _read_csv(path: Path) -> Table:
     return Table(headers=headers, rows=_guarded(stream), encoding=encoding, delimiter=delimiter)
 
 
-def _guarded(rows: Iterator[list[str]]) -> Iterator[list[str]]:
+def _guarded(rows: Iterator[Line]) -> Iterator[Line]:
     try:
         yield from rows
     except (csv.Error, UnicodeError) as error:

@@ -1,0 +1,192 @@
+"""One spreadsheet cell to one stored value, or a message saying what is wrong with it.
+
+Each parser takes the cell's text (already stripped) and returns the value to store, or raises
+CellError with a message that names the value. Parsers of values that repeat down a column
+(countries, languages, trades) are cached: a 100,000-row file has a few dozen distinct ones.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from typing import Any
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext as _
+from django_countries import countries
+
+from crm.exports import FORMULA_STARTS
+from crm.models import Consent, Membership, Trade, normalize_email
+from crm.text import fold
+from crm.timezones import is_valid_timezone
+
+NAME_MAX = 100
+EMAIL_MAX = 254
+TAG_MAX = 60
+TEXT_MAX = 10_000
+
+CONSENT_VALUES = {
+    "yes": Consent.GRANTED,
+    "y": Consent.GRANTED,
+    "true": Consent.GRANTED,
+    "1": Consent.GRANTED,
+    "granted": Consent.GRANTED,
+    "no": Consent.WITHDRAWN,
+    "n": Consent.WITHDRAWN,
+    "false": Consent.WITHDRAWN,
+    "0": Consent.WITHDRAWN,
+    "withdrawn": Consent.WITHDRAWN,
+}
+
+
+class CellError(ValueError):
+    """A cell whose value cannot be stored; the message names the value."""
+
+
+def unescape(value: str) -> str:
+    """A cell our exports defused ("'=1+1") reads back as what was stored ("=1+1").
+
+    Spreadsheets themselves treat a leading apostrophe as "this is text", so a person who typed
+    one meant the same thing.
+    """
+    if value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
+
+
+def parse_text(value: str, *, limit: int) -> str:
+    # NUL cannot be stored in PostgreSQL text; the rest (right-to-left marks, formulas, markup)
+    # is kept exactly as typed and escaped wherever it is shown.
+    if "\x00" in value:
+        raise CellError(_("“%(value)s” contains a NUL character.") % {"value": _shown(value)})
+    if len(value) > limit:
+        raise CellError(
+            _("“%(value)s” is %(length)d characters long; at most %(limit)d fit.")
+            % {"value": _shown(value), "length": len(value), "limit": limit}
+        )
+    return value
+
+
+def parse_email(value: str) -> str:
+    value = normalize_email(value)
+    try:
+        validate_email(value)
+    except ValidationError:
+        raise CellError(
+            _("“%(value)s” is not a valid email address.") % {"value": _shown(value)}
+        ) from None
+    return parse_text(value, limit=EMAIL_MAX)
+
+
+def parse_phone(value: str, country: str) -> str:
+    try:
+        number = phonenumbers.parse(value, country or None)
+        valid = phonenumbers.is_valid_number(number)
+    except phonenumbers.NumberParseException:
+        valid = False
+    if not valid:
+        if country:
+            raise CellError(
+                _("“%(value)s” is not a valid phone number for %(country)s.")
+                % {"value": _shown(value), "country": countries.name(country) or country}
+            )
+        raise CellError(
+            _("“%(value)s” is not a valid phone number; write it as +<country code> <number>.")
+            % {"value": _shown(value)}
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_country(value: str) -> str:
+    """ISO alpha-2 ("DE"), alpha-3 ("DEU") or the English name ("Germany", "germany")."""
+    code = countries.alpha2(value.upper()) if len(value) in (2, 3) else ""
+    if not code:
+        code = countries.by_name(value, insensitive=True) or ""
+    if not code:
+        raise CellError(
+            _("“%(value)s” is not a country: use its ISO code (DE) or English name (Germany).")
+            % {"value": _shown(value)}
+        )
+    return str(code)
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_timezone(value: str) -> str:
+    if not is_valid_timezone(value):
+        raise CellError(
+            _("“%(value)s” is not a known time zone (use a name like Europe/Berlin).")
+            % {"value": _shown(value)}
+        )
+    return value
+
+
+def _choice_lookup(choices: Iterable[tuple[str, Any]]) -> dict[str, str]:
+    lookup = {}
+    for code, label in choices:
+        lookup[fold(code)] = code
+        lookup[fold(code.replace("_", " "))] = code
+        lookup[fold(str(label))] = code
+    return lookup
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_trade(value: str) -> str:
+    code = _choice_lookup(Trade.choices).get(fold(value))
+    if code is None:
+        raise CellError(
+            _("“%(value)s” is not a trade this CRM knows; use one of: %(choices)s.")
+            % {"value": _shown(value), "choices": ", ".join(Trade.values)}
+        )
+    return code
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_role(value: str) -> str:
+    code = _choice_lookup(Membership.Role.choices).get(fold(value))
+    if code is None:
+        raise CellError(
+            _("“%(value)s” is not a union role; use one of: %(choices)s.")
+            % {"value": _shown(value), "choices": ", ".join(Membership.Role.values)}
+        )
+    return code
+
+
+def parse_consent(value: str) -> str:
+    consent = CONSENT_VALUES.get(value.casefold())
+    if consent is None:
+        raise CellError(
+            _("“%(value)s” is not a consent answer; use yes or no (or leave it empty).")
+            % {"value": _shown(value)}
+        )
+    return consent
+
+
+def split_list(value: str) -> list[str]:
+    """ "a; b, c" -> ["a", "b", "c"]: trimmed, duplicates (ignoring case) dropped."""
+    seen: dict[str, str] = {}
+    for raw in value.replace(";", ",").split(","):
+        item = " ".join(raw.split())
+        if item and item.casefold() not in seen:
+            seen[item.casefold()] = item
+    return list(seen.values())
+
+
+def parse_tags(value: str) -> list[str]:
+    tags = split_list(value)
+    for tag in tags:
+        if len(tag) > TAG_MAX:
+            raise CellError(
+                _("The tag “%(value)s” is %(length)d characters long; at most %(limit)d fit.")
+                % {"value": _shown(tag), "length": len(tag), "limit": TAG_MAX}
+            )
+        parse_text(tag, limit=TAG_MAX)
+    return tags
+
+
+def _shown(value: str, limit: int = 80) -> str:
+    # Messages quote the value so the person can find it, but a 10,000-character cell would
+    # bury the message.
+    return value if len(value) <= limit else value[: limit - 1] + "…"

@@ -1,0 +1,727 @@
+"""The contact importer: spreadsheet rows to created, updated, unchanged or rejected contacts.
+
+Rows are handled a chunk at a time: parsed and validated in Python, matched against the database
+with one query per kind of key, applied to in-memory copies of the contacts, and written with
+bulk statements (crm/importing/bulk.py), history rows included. The caller wraps the whole run in
+one transaction; a dry run is the same run, rolled back.
+
+Matching, in order: the email (case-insensitive) if the row has one, else the E.164 phone, else
+the name (case and accents ignored) together with the union (or no union). A later row of the
+same file matches a contact created by an earlier one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.importing import bulk
+from crm.importing.cells import (
+    NAME_MAX,
+    TEXT_MAX,
+    CellError,
+    parse_consent,
+    parse_country,
+    parse_email,
+    parse_phone,
+    parse_role,
+    parse_tags,
+    parse_text,
+    parse_timezone,
+    parse_trade,
+    unescape,
+)
+from crm.importing.files import Line
+from crm.importing.headers import FULL_NAME, Mapping, split_full_name
+from crm.importing.references import References
+from crm.models import Consent, ConsentSource, Contact, Membership, contact_search_text
+from crm.text import fold
+from crm.timezones import default_timezone
+
+CHUNK_ROWS = 2000
+SAMPLES_PER_STATUS = 10
+
+CREATED, UPDATED, UNCHANGED, REJECTED = "created", "updated", "unchanged", "rejected"
+STATUSES = (CREATED, UPDATED, UNCHANGED, REJECTED)
+
+# Contact columns a row may set, as stored (foreign keys by their id column).
+SCALARS = ("first_name", "last_name", "email", "phone", "country", "trade", "timezone", "notes")
+STATE = (
+    *SCALARS,
+    "employer_id",
+    "site_id",
+    "preferred_language_id",
+    "email_consent",
+    "email_consent_at",
+    "email_consent_source",
+)
+KEPT = ("created_at", "created_by_id", "do_not_contact")
+# Every column of crm_contact, in the order rows are written.
+CONTACT_COLUMNS = [str(f.column) for f in Contact._meta.concrete_fields]
+UPDATE_COLUMNS = [*STATE, "updated_at", "updated_by_id", "search_text"]
+HISTORY_MODEL: Any = Contact.history.model
+MEMBERSHIP_HISTORY: Any = Membership.history.model
+TagLink: Any = Contact.tags.through
+LanguageLink: Any = Contact.languages.through
+
+
+def _snapshot_model(field_name: str) -> Any:
+    through = Contact._meta.get_field(field_name).remote_field.through  # type: ignore[union-attr]
+    for relation in HISTORY_MODEL._meta.related_objects:
+        if relation.related_model.__name__ == f"Historical{through.__name__}":
+            return relation.related_model
+    raise LookupError(field_name)
+
+
+@dataclass
+class Sample:
+    """A row shown in the preview: what happened to it and, for updates, what changed."""
+
+    number: int
+    status: str
+    name: str
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass
+class Summary:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    samples: dict[str, list[Sample]] = field(default_factory=lambda: {s: [] for s in STATUSES})
+    created_unions: list[str] = field(default_factory=list)
+    created_employers: list[str] = field(default_factory=list)
+    created_sites: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+    def line(self) -> str:
+        return " ".join(f"{status}={self.counts[status]}" for status in STATUSES)
+
+
+@dataclass(eq=False)
+class Target:
+    """A contact as the chunk leaves it, and as the chunk found it (`initial`)."""
+
+    id: int | None
+    state: dict[str, Any]
+    tags: dict[int, int | None]  # tag id -> link id (None until written)
+    languages: dict[str, int | None]  # language code -> link id
+    # [membership id (None until written), union id, role, changed by this import]
+    memberships: list[list[Any]]
+    # Columns the import never changes but history rows repeat.
+    kept: dict[str, Any] = field(default_factory=dict)
+    new: bool = False
+    initial: dict[str, Any] = field(default_factory=dict)
+    loaded_links: dict[str, dict[Any, int | None]] = field(default_factory=dict)
+
+    def freeze(self) -> None:
+        self.initial = self._comparable()
+        self.loaded_links = {"tags": dict(self.tags), "languages": dict(self.languages)}
+
+    def _comparable(self) -> dict[str, Any]:
+        return {
+            "state": dict(self.state),
+            "tags": set(self.tags),
+            "languages": set(self.languages),
+            "memberships": {(m[1], m[2]) for m in self.memberships},
+        }
+
+    @property
+    def changed(self) -> bool:
+        return self.new or self.initial != self._comparable()
+
+
+@dataclass
+class Row:
+    line: Line
+    values: dict[str, Any]
+    errors: list[str]
+
+    @property
+    def name_key(self) -> tuple[str, str]:
+        return fold(self.values.get("first_name", "")), fold(self.values.get("last_name", ""))
+
+
+class ContactImporter:
+    """One run over one file. Call run() inside a transaction."""
+
+    def __init__(
+        self,
+        *,
+        headers: list[str],
+        mapping: Mapping,
+        create_unions: bool = False,
+        user_id: int | None = None,
+        reason: str = "",
+        on_rejected: Callable[[Line, str], None] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.headers = headers
+        self.columns = sorted(mapping.fields.items())
+        self.user_id = user_id
+        self.reason = reason[:100]
+        self.on_rejected = on_rejected
+        self.on_progress = on_progress
+        self.refs = References(create_unions=create_unions, user_id=user_id)
+        self.summary = Summary()
+        self.now = timezone.now()
+        self.chunks = 0
+        self.tag_history = _snapshot_model("tags")
+        self.language_history = _snapshot_model("languages")
+
+    def run(self, rows: Iterable[Line]) -> Summary:
+        if bulk.is_postgresql():
+            # One import at a time: two files adding the same person at once would otherwise
+            # both find no match and both create them.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext('crm.contact_import'))")
+        iterator = iter(rows)
+        done = 0
+        while chunk := list(itertools.islice(iterator, CHUNK_ROWS)):
+            self._chunk(chunk)
+            done += len(chunk)
+            if self.on_progress is not None:
+                self.on_progress(done)
+        self.summary.created_unions = self.refs.created_unions
+        self.summary.created_employers = self.refs.created_employers
+        self.summary.created_sites = self.refs.created_sites
+        return self.summary
+
+    # Parsing ------------------------------------------------------------------------------------
+
+    def _parse(self, line: Line) -> Row:
+        values: dict[str, Any] = {}
+        errors: list[str] = []
+        raw: dict[str, tuple[str, str]] = {}  # field -> (header, cell text)
+        for index, name in self.columns:
+            cell = unescape(line[index]) if index < len(line) else ""
+            if cell:
+                raw[name] = (self.headers[index], cell)
+
+        def parse(name: str, parser: Callable[[str], Any]) -> None:
+            if name not in raw:
+                return
+            header, cell = raw[name]
+            try:
+                values[name] = parser(cell)
+            except CellError as error:
+                errors.append(
+                    _("Row %(row)d, column “%(column)s”: %(message)s")
+                    % {"row": line.number, "column": header, "message": error}
+                )
+
+        if FULL_NAME in raw and "first_name" not in raw and "last_name" not in raw:
+            header, cell = raw.pop(FULL_NAME)
+            first, last = split_full_name(cell)
+            if first:
+                raw["first_name"] = (header, first)
+            if last:
+                raw["last_name"] = (header, last)
+        parse("first_name", lambda v: parse_text(v, limit=NAME_MAX))
+        parse("last_name", lambda v: parse_text(v, limit=NAME_MAX))
+        if not values.get("first_name") and not values.get("last_name") and not errors:
+            errors.append(
+                _("Row %(row)d: a first or a last name is needed.") % {"row": line.number}
+            )
+        parse("email", parse_email)
+        parse("country", parse_country)
+        country = values.get("country", "")
+        parse("phone", lambda v: parse_phone(v, country))
+        parse("timezone", parse_timezone)
+        parse("trade", parse_trade)
+        parse("union_role", parse_role)
+        parse("email_consent", parse_consent)
+        parse("notes", lambda v: parse_text(v, limit=TEXT_MAX))
+        parse("languages", self.refs.language_list)
+        parse("preferred_language", self.refs.language)
+        parse("tags", parse_tags)
+        parse("employer", lambda v: parse_text(v, limit=200))
+        parse("site", lambda v: parse_text(v, limit=100))
+        if not errors:
+            # Last, so that a row rejected for another reason does not create its union.
+            parse("union", lambda v: self.refs.union(v, country))
+        if "union_role" in values and "union" not in raw:
+            header, cell = raw["union_role"]
+            errors.append(
+                _(
+                    "Row %(row)d, column “%(column)s”: “%(value)s” is a role, "
+                    "but the row has no union."
+                )
+                % {"row": line.number, "column": header, "value": cell}
+            )
+        return Row(line=line, values=values, errors=errors)
+
+    # Matching -----------------------------------------------------------------------------------
+
+    def _chunk(self, lines: list[Line]) -> None:
+        rows = [self._parse(line) for line in lines]
+        valid = [row for row in rows if not row.errors]
+        emails = {row.values["email"].lower() for row in valid if "email" in row.values}
+        phones = {
+            row.values["phone"]
+            for row in valid
+            if "phone" in row.values and "email" not in row.values
+        }
+        named = [row for row in valid if "email" not in row.values and "phone" not in row.values]
+
+        by_email: dict[str, int] = {}
+        if emails:
+            by_email = dict(
+                Contact.objects.exclude(email="")
+                .annotate(key=Lower("email"))
+                .filter(key__in=emails)
+                .values_list("key", "id")
+            )
+        by_phone: dict[str, list[int]] = defaultdict(list)
+        if phones:
+            for phone, pk in Contact.objects.filter(phone__in=phones).values_list("phone", "id"):
+                by_phone[phone].append(pk)
+        by_name = self._name_matches(named)
+
+        wanted = set(by_email.values()) | {pk for ids in by_phone.values() for pk in ids}
+        wanted |= {pk for ids in by_name.values() for pk in ids}
+        targets = self._load(wanted)
+        chunk_email: dict[str, Target] = {}
+        chunk_phone: dict[str, Target] = {}
+        chunk_name: dict[tuple[str, str, int | None], Target] = {}
+        touched: list[Target] = []
+        touched_ids: set[int] = set()
+
+        for row in rows:
+            if row.errors:
+                self._reject(row, "; ".join(row.errors))
+                continue
+            values = row.values
+            target: Target | None
+            if "email" in values:
+                key = values["email"].lower()
+                target = chunk_email.get(key) or (
+                    targets[by_email[key]] if key in by_email else None
+                )
+            elif "phone" in values:
+                target = chunk_phone.get(values["phone"])
+                if target is None:
+                    found = by_phone.get(values["phone"], [])
+                    if len(found) > 1:
+                        self._reject(
+                            row,
+                            _(
+                                "Row %(row)d: %(count)d contacts have the phone %(value)s; add "
+                                "an email to say which one."
+                            )
+                            % {
+                                "row": row.line.number,
+                                "count": len(found),
+                                "value": values["phone"],
+                            },
+                        )
+                        continue
+                    target = targets[found[0]] if found else None
+            else:
+                name_key = (*row.name_key, values.get("union"))
+                target = chunk_name.get(name_key)
+                if target is None:
+                    found = by_name.get(name_key, [])
+                    if len(found) > 1:
+                        self._reject(
+                            row,
+                            _(
+                                "Row %(row)d: %(count)d contacts have this name%(where)s; add an "
+                                "email or a phone to say which one."
+                            )
+                            % {
+                                "row": row.line.number,
+                                "count": len(found),
+                                "where": _(" in this union") if values.get("union") else "",
+                            },
+                        )
+                        continue
+                    target = targets[found[0]] if found else None
+            new = target is None
+            if target is None:
+                target = Target(
+                    id=None, state=_empty_state(), tags={}, languages={}, memberships=[], new=True
+                )
+                target.freeze()
+            try:
+                # _apply raises before it changes anything, so a rejected row leaves no trace.
+                changes = self._apply(row, target)
+            except CellError as error:
+                self._reject(
+                    row,
+                    _("Row %(row)d: %(message)s") % {"row": row.line.number, "message": error},
+                )
+                continue
+            if new or changes:
+                if id(target) not in touched_ids:
+                    touched_ids.add(id(target))
+                    touched.append(target)
+                self._count(row, CREATED if new else UPDATED, target, changes)
+            else:
+                self._count(row, UNCHANGED, target, changes)
+            state = target.state
+            if state["email"]:
+                chunk_email[state["email"].lower()] = target
+            if state["phone"]:
+                chunk_phone[state["phone"]] = target
+            first, last = fold(state["first_name"]), fold(state["last_name"])
+            for _id, union_id, _role, _changed in target.memberships:
+                chunk_name[(first, last, union_id)] = target
+            if not target.memberships:
+                chunk_name[(first, last, None)] = target
+        self._write([t for t in touched if t.changed])
+
+    def _name_matches(self, rows: list[Row]) -> dict[tuple[str, str, int | None], list[int]]:
+        """Contacts with the same folded names as the rows, in the row's union (or none)."""
+        if not rows:
+            return {}
+        prefixes = {contact_search_text(*row.name_key, "") for row in rows}
+        wanted = {(*row.name_key, row.values.get("union")) for row in rows}
+        condition = Q()
+        for prefix in prefixes:
+            condition |= Q(search_text__startswith=prefix)
+        found: dict[tuple[str, str, int | None], list[int]] = defaultdict(list)
+        candidates = list(
+            Contact.objects.filter(condition).values_list("id", "first_name", "last_name")
+        )
+        unions: dict[int, set[int | None]] = defaultdict(set)
+        for contact_id, in_union in Membership.objects.filter(
+            contact_id__in=[c[0] for c in candidates], end_date__isnull=True
+        ).values_list("contact_id", "union_id"):
+            unions[contact_id].add(in_union)
+        for pk, first, last in candidates:
+            names = (fold(first), fold(last))
+            for member_of in unions[pk] or {None}:
+                key = (*names, member_of)
+                if key in wanted:
+                    found[key].append(pk)
+        return found
+
+    def _load(self, ids: set[int]) -> dict[int, Target]:
+        if not ids:
+            return {}
+        contacts = Contact.objects.filter(pk__in=ids).order_by("pk")
+        if connection.features.has_select_for_update:
+            # Staff may be editing some of these people right now: their edit waits for the
+            # import rather than being overwritten by values read before it.
+            contacts = contacts.select_for_update()
+        targets = {}
+        for values in contacts.values("id", *STATE, *KEPT):
+            kept = {name: values.pop(name) for name in KEPT}
+            pk = values.pop("id")
+            targets[pk] = Target(
+                id=pk, state=values, tags={}, languages={}, memberships=[], kept=kept
+            )
+        for link_id, contact_id, tag_id in TagLink.objects.filter(contact_id__in=ids).values_list(
+            "id", "contact_id", "tag_id"
+        ):
+            targets[contact_id].tags[tag_id] = link_id
+        for link_id, contact_id, code in LanguageLink.objects.filter(
+            contact_id__in=ids
+        ).values_list("id", "contact_id", "language_id"):
+            targets[contact_id].languages[code] = link_id
+        for membership in Membership.objects.filter(
+            contact_id__in=ids, end_date__isnull=True
+        ).values_list("id", "contact_id", "union_id", "role"):
+            targets[membership[1]].memberships.append(
+                [membership[0], membership[2], membership[3], False]
+            )
+        for target in targets.values():
+            target.freeze()
+        return targets
+
+    # Applying -----------------------------------------------------------------------------------
+
+    def _apply(self, row: Row, target: Target) -> list[tuple[str, Any, Any]]:
+        """Copy the row's non-empty values onto the contact; the list of what changed."""
+        values = row.values
+        state = target.state
+        changes: list[tuple[str, Any, Any]] = []
+        new_state = dict(state)
+        for name in SCALARS:
+            if name in values:
+                new_state[name] = values[name]
+        if "email" in values and values["email"].lower() == state["email"].lower():
+            # The same address written in other letter cases: what is stored stays.
+            new_state["email"] = state["email"]
+        if (
+            "site" in values
+            and "employer" in values
+            and not new_state["country"]
+            and not self.refs.employer_known(values["employer"])
+        ):
+            # Checked before the employer is created: the site would be new too, and cannot be.
+            raise CellError(
+                _("The site “%(value)s” is new: give the row's country so it can be created.")
+                % {"value": values["site"]}
+            )
+        if "employer" in values:
+            new_state["employer_id"] = self.refs.employer(values["employer"])
+        if "site" in values:
+            site_id = self.refs.site(
+                values["site"],
+                employer_id=new_state["employer_id"],
+                country=new_state["country"],
+            )
+            new_state["site_id"] = site_id
+        if "preferred_language" in values:
+            new_state["preferred_language_id"] = values["preferred_language"]
+        if "email_consent" in values and values["email_consent"] != state["email_consent"]:
+            new_state["email_consent"] = values["email_consent"]
+            new_state["email_consent_at"] = self.now
+            new_state["email_consent_source"] = ConsentSource.IMPORT
+        if not new_state["timezone"] and new_state["country"]:
+            new_state["timezone"] = default_timezone(new_state["country"]) or ""
+        languages = dict(target.languages)
+        if "languages" in values:
+            languages = {code: target.languages.get(code) for code in values["languages"]}
+        if (
+            new_state["preferred_language_id"]
+            and new_state["preferred_language_id"] not in languages
+        ):
+            languages[new_state["preferred_language_id"]] = None
+        tags = dict(target.tags)
+        for tag_id in self.refs.tag_ids(values.get("tags", [])):
+            tags.setdefault(tag_id, None)
+
+        # Raw (field, old, new): put into words only for the few rows the preview shows.
+        for name in STATE:
+            if new_state[name] != state[name] and name != "email_consent_at":
+                changes.append((name, state[name], new_state[name]))
+        if languages.keys() != target.languages.keys():
+            changes.append(("languages", sorted(target.languages), sorted(languages)))
+        if tags.keys() != target.tags.keys():
+            changes.append(("tags", len(target.tags), len(tags)))
+        membership_change = self._membership(values, target)
+        if membership_change:
+            changes.append(membership_change)
+        target.state, target.languages, target.tags = new_state, languages, tags
+        return changes
+
+    def _membership(self, values: dict[str, Any], target: Target) -> tuple[str, Any, Any] | None:
+        if "union" not in values:
+            return None
+        union_id = values["union"]
+        role = values.get("union_role")
+        current = [m for m in target.memberships if m[1] == union_id]
+        if not current:
+            role = role or Membership.Role.MEMBER
+            target.memberships.append([None, union_id, role, True])
+            return ("union", None, (union_id, role))
+        if role is None or any(m[2] == role for m in current):
+            return None
+        if len(current) == 1:
+            old = current[0][2]
+            current[0][2], current[0][3] = role, True
+            return ("union", (union_id, old), (union_id, role))
+        target.memberships.append([None, union_id, role, True])
+        return ("union", None, (union_id, role))
+
+    def _described(self, changes: list[tuple[str, Any, Any]]) -> list[tuple[str, str, str]]:
+        """Changes as the preview shows them: the field's label, the old and the new value."""
+        names = {
+            "employer_id": self.refs.employer_labels,
+            "site_id": self.refs.site_labels,
+        }
+        roles = dict(Membership.Role.choices)
+        described = []
+        for name, old, new in changes:
+            if name in names:
+                old, new = names[name].get(old, ""), names[name].get(new, "")
+            if name == "union":
+                old, new = (
+                    f"{self.refs.union_labels.get(value[0], '')} ({roles.get(value[1], '')})"
+                    if value
+                    else ""
+                    for value in (old, new)
+                )
+                label = _("union membership")
+            elif name == "languages":
+                old, new, label = ", ".join(old), ", ".join(new), _("languages")
+            elif name == "tags":
+                old, new = (_("%(count)d tags") % {"count": value} for value in (old, new))
+                label = _("tags")
+            else:
+                field_label = Contact._meta.get_field(name.removesuffix("_id"))
+                label = getattr(field_label, "verbose_name", name)
+            described.append(
+                (str(label), "" if old is None else str(old), "" if new is None else str(new))
+            )
+        return described
+
+    # Counting -----------------------------------------------------------------------------------
+
+    def _count(self, row: Row, status: str, target: Target, changes: list[Any]) -> None:
+        self.summary.counts[status] += 1
+        samples = self.summary.samples[status]
+        if len(samples) < SAMPLES_PER_STATUS:
+            name = " ".join(p for p in (target.state["first_name"], target.state["last_name"]) if p)
+            samples.append(
+                Sample(
+                    number=row.line.number,
+                    status=status,
+                    name=name,
+                    changes=self._described(changes) if status == UPDATED else [],
+                )
+            )
+
+    def _reject(self, row: Row, message: str) -> None:
+        self.summary.counts[REJECTED] += 1
+        samples = self.summary.samples[REJECTED]
+        if len(samples) < SAMPLES_PER_STATUS:
+            name = " ".join(
+                p for p in (row.values.get("first_name", ""), row.values.get("last_name", "")) if p
+            )
+            samples.append(
+                Sample(number=row.line.number, status=REJECTED, name=name, error=message)
+            )
+        if self.on_rejected is not None:
+            self.on_rejected(row.line, message)
+
+    # Writing ------------------------------------------------------------------------------------
+
+    def _write(self, targets: list[Target]) -> None:
+        if not targets:
+            return
+        new = [t for t in targets if t.new]
+        for target, pk in zip(new, bulk.allocate_ids(Contact, len(new)), strict=True):
+            target.id = pk
+        rows = [self._contact_values(t) for t in targets]
+        bulk.insert_rows(
+            Contact,
+            CONTACT_COLUMNS,
+            [
+                [row[c] for c in CONTACT_COLUMNS]
+                for row, t in zip(rows, targets, strict=True)
+                if t.new
+            ],
+        )
+        bulk.update_rows(
+            Contact,
+            UPDATE_COLUMNS,
+            [
+                [t.id, *[row[c] for c in UPDATE_COLUMNS]]
+                for row, t in zip(rows, targets, strict=True)
+                if not t.new and t.initial["state"] != t.state
+            ],
+        )
+        self._write_links(targets)
+        # History rows are copies of what was just written: made by the database from the
+        # rows themselves rather than sent again. Each chunk's rows share a timestamp of their
+        # own, which is how the snapshots of tags and languages find their version.
+        stamp = self.now + timedelta(microseconds=self.chunks)
+        self.chunks += 1
+        ids = [t.id for t in targets if t.id is not None]
+        bulk.history_copy(
+            model=Contact,
+            history=HISTORY_MODEL,
+            ids=ids,
+            created={t.id for t in targets if t.new and t.id is not None},
+            stamp=stamp,
+            reason=self.reason or None,
+            user_id=self.user_id,
+        )
+        for model, through in ((self.tag_history, TagLink), (self.language_history, LanguageLink)):
+            bulk.history_snapshot(
+                snapshot=model,
+                through=through,
+                history=HISTORY_MODEL,
+                ids=ids,
+                stamp=stamp,
+            )
+        self._write_memberships(targets, stamp)
+
+    def _contact_values(self, target: Target) -> dict[str, Any]:
+        state = target.state
+        kept = (
+            {"created_at": self.now, "created_by_id": self.user_id, "do_not_contact": False}
+            if target.new
+            else target.kept
+        )
+        return {
+            **state,
+            **kept,
+            "id": target.id,
+            "updated_at": self.now,
+            "updated_by_id": self.user_id,
+            "search_text": contact_search_text(
+                state["first_name"], state["last_name"], state["email"]
+            ),
+        }
+
+    def _write_links(self, targets: list[Target]) -> None:
+        for model, attribute, column in (
+            (TagLink, "tags", "tag_id"),
+            (LanguageLink, "languages", "language_id"),
+        ):
+            removed = [
+                link
+                for t in targets
+                for key, link in t.loaded_links.get(attribute, {}).items()
+                if key not in getattr(t, attribute) and link is not None
+            ]
+            bulk.delete_rows(model, "id", removed)
+            added = [
+                (t, key)
+                for t in targets
+                for key, link in getattr(t, attribute).items()
+                if link is None
+            ]
+            ids = bulk.allocate_ids(model, len(added))
+            for (t, key), pk in zip(added, ids, strict=True):
+                getattr(t, attribute)[key] = pk
+            bulk.insert_rows(
+                model,
+                ["id", "contact_id", column],
+                [[pk, t.id, key] for (t, key), pk in zip(added, ids, strict=True)],
+            )
+
+    def _write_memberships(self, targets: list[Target], stamp: datetime) -> None:
+        added = [(t, m) for t in targets for m in t.memberships if m[0] is None]
+        updated = [(t, m) for t in targets for m in t.memberships if m[3] and m[0] is not None]
+        for (_t, membership), pk in zip(
+            added, bulk.allocate_ids(Membership, len(added)), strict=True
+        ):
+            membership[0] = pk
+        bulk.insert_rows(
+            Membership,
+            ["id", "contact_id", "union_id", "role", "start_date", "end_date"],
+            [[m[0], t.id, m[1], m[2], None, None] for t, m in added],
+        )
+        bulk.update_rows(Membership, ["role"], [[m[0], m[2]] for _t, m in updated])
+        bulk.history_copy(
+            model=Membership,
+            history=MEMBERSHIP_HISTORY,
+            ids=[m[0] for _t, m in added + updated],
+            created={m[0] for _t, m in added},
+            stamp=stamp,
+            reason=self.reason or None,
+            user_id=self.user_id,
+        )
+        changed = added + updated
+        for _t, m in changed:
+            m[3] = False
+
+
+def _empty_state() -> dict[str, Any]:
+    state: dict[str, Any] = dict.fromkeys(STATE, "")
+    state.update(
+        employer_id=None,
+        site_id=None,
+        preferred_language_id=None,
+        email_consent=Consent.UNKNOWN,
+        email_consent_at=None,
+    )
+    return state

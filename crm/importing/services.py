@@ -1,0 +1,444 @@
+"""Writes of the import flow: upload, mapping, preview, import, recovery and clean-up.
+
+`contact_import` is the one implementation every entry point runs (the import pages, the
+`import_contacts` command and the admin through ContactResource): one transaction per run, a
+dry run being the same run rolled back.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.exports import safe_cell
+from crm.importing.contacts import ContactImporter, Summary
+from crm.importing.files import Line, Table, UnreadableFileError, read_table
+from crm.importing.headers import (
+    CONTACT_COLUMNS,
+    FULL_NAME,
+    Mapping,
+    detect_mapping,
+    header_key,
+)
+from crm.importing.models import ImportJob, ImportKind, SavedMapping
+
+log = logging.getLogger(__name__)
+
+MAPPABLE_FIELDS = (*CONTACT_COLUMNS, FULL_NAME)
+
+
+def contact_import(
+    *,
+    table: Table,
+    mapping: Mapping,
+    dry_run: bool,
+    create_unions: bool = False,
+    user_id: int | None = None,
+    reason: str = "",
+    errors_to: IO[str] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> Summary:
+    """Import the table's rows as contacts; rejected rows go to `errors_to` as CSV with an added
+    `error` column. Raises UnreadableFileError when the file has no name column."""
+    if not mapping.has_name:
+        raise UnreadableFileError(
+            _("No column holds names: map a column to first name, last name or full name.")
+        )
+    on_rejected = None
+    if errors_to is not None:
+        writer = csv.writer(errors_to)
+        writer.writerow([*table.headers, "error"])
+
+        def on_rejected(line: Line, message: str) -> None:
+            writer.writerow([safe_cell(cell) for cell in line] + [message])
+
+    with transaction.atomic():
+        importer = ContactImporter(
+            headers=table.headers,
+            mapping=mapping,
+            create_unions=create_unions,
+            user_id=user_id,
+            reason=reason,
+            on_rejected=on_rejected,
+            on_progress=on_progress,
+        )
+        summary = importer.run(table.rows)
+        if dry_run:
+            transaction.set_rollback(True)
+    return summary
+
+
+# Jobs ---------------------------------------------------------------------------------------
+
+
+def import_job_record(
+    *,
+    file_name: str,
+    user: Any,
+    source: str,
+    headers: list[str],
+    mapping: Mapping,
+    dry_run: bool,
+    create_unions: bool,
+    run: Callable[[str], Summary],
+    kind: str = ImportKind.CONTACTS,
+) -> tuple[ImportJob, Summary]:
+    """Run an import that happens in the caller's process (command line, admin) as a job of the
+    import history: who, when, which file, the outcome and how long it took."""
+    job = ImportJob.objects.create(
+        kind=kind,
+        source=source,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        file_name=Path(file_name).name[:255],
+        headers=headers,
+        mapping={str(index): name for index, name in mapping.fields.items()},
+        create_unions=create_unions,
+        dry_run=dry_run,
+        status=ImportJob.Status.RUNNING,
+        started_at=timezone.now(),
+        attempts=1,
+    )
+    try:
+        summary = run(_("Import #%(id)d (%(file)s)") % {"id": job.pk, "file": job.file_name})
+    except Exception as error:
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.FAILED, finished_at=timezone.now(), failure=str(error)[:2000]
+        )
+        raise
+    counts = summary.counts
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.PREVIEWED if dry_run else ImportJob.Status.DONE,
+        finished_at=timezone.now(),
+        total_rows=summary.rows,
+        preview=_summary_json(summary),
+        **({} if dry_run else {status: counts[status] for status in counts}),
+    )
+    job.refresh_from_db()
+    return job, summary
+
+
+def _folder(job: ImportJob) -> Path:
+    return Path(settings.IMPORT_DIR) / str(job.pk)
+
+
+def import_job_create(
+    *,
+    upload: Iterable[bytes],
+    file_name: str,
+    user: Any,
+    source: str = ImportJob.Source.WEB,
+    kind: str = ImportKind.CONTACTS,
+) -> ImportJob:
+    """Store an uploaded file and read its header; ValidationError if it cannot be imported.
+
+    Nothing is kept of a file that cannot be read.
+    """
+    file_name = Path(file_name).name[:255] or "upload"
+    job = ImportJob.objects.create(
+        kind=kind,
+        source=source,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        file_name=file_name,
+    )
+    folder = _folder(job)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"source{Path(file_name).suffix.lower()}"
+    size = 0
+    try:
+        with path.open("wb") as handle:
+            for chunk in upload:
+                size += len(chunk)
+                if size > settings.IMPORT_MAX_BYTES:
+                    raise UnreadableFileError(
+                        _("The file is larger than %(limit)d MB: split it into smaller files.")
+                        % {"limit": settings.IMPORT_MAX_BYTES // (1024 * 1024)}
+                    )
+                handle.write(chunk)
+        table = read_table(path, name=file_name)
+        total = sum(1 for _row in table.rows)
+    except UnreadableFileError as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        job.delete()
+        raise ValidationError(str(error), code="unreadable") from None
+    if total == 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        job.delete()
+        raise ValidationError(_("The file has a header row but no data rows."), code="empty")
+    mapping = _remembered_mapping(table.headers, kind) or detect_mapping(table.headers)
+    job.stored_file = path.name
+    job.file_size = size
+    job.total_rows = total
+    job.headers = table.headers
+    job.mapping = {str(index): name for index, name in mapping.fields.items()}
+    job.save()
+    return job
+
+
+def _remembered_mapping(headers: list[str], kind: str) -> Mapping | None:
+    """The newest saved mapping that names every non-empty header of this file, if any."""
+    keys = [header_key(header) for header in headers]
+    for saved in SavedMapping.objects.filter(kind=kind).order_by("-created_at")[:50]:
+        if all(key in saved.columns for key in keys if key):
+            fields = {
+                index: saved.columns[key]
+                for index, key in enumerate(keys)
+                if saved.columns.get(key)
+            }
+            return Mapping(fields=fields, unmatched=[])
+    return None
+
+
+def job_mapping(job: ImportJob) -> Mapping:
+    return Mapping(fields={int(index): name for index, name in job.mapping.items()}, unmatched=[])
+
+
+def import_job_map(
+    *,
+    job: ImportJob,
+    fields: dict[int, str],
+    create_unions: bool,
+    save_as: str = "",
+    user: Any = None,
+) -> ImportJob:
+    """Set which column is which field (column index -> field; unmapped columns are ignored)."""
+    if job.status not in {ImportJob.Status.UPLOADED, ImportJob.Status.PREVIEWED}:
+        raise ValidationError(_("This import has started: its mapping can no longer change."))
+    chosen = {index: name for index, name in fields.items() if name}
+    unknown = set(chosen.values()) - set(MAPPABLE_FIELDS)
+    if unknown or any(not 0 <= index < len(job.headers) for index in chosen):
+        raise ValidationError(_("The mapping names a column or field that does not exist."))
+    doubled = {name for name in chosen.values() if list(chosen.values()).count(name) > 1}
+    if doubled:
+        raise ValidationError(
+            _("Each field can come from one column only: %(fields)s is chosen twice.")
+            % {"fields": ", ".join(sorted(doubled))}
+        )
+    mapping = Mapping(fields=chosen, unmatched=[])
+    if not mapping.has_name:
+        raise ValidationError(
+            _("Map a column to first name, last name or full name: every contact needs a name.")
+        )
+    if save_as:
+        saved_mapping_save(
+            name=save_as,
+            columns={header_key(job.headers[index]): name for index, name in chosen.items()},
+            kind=job.kind,
+            user=user,
+        )
+    job.mapping = {str(index): name for index, name in sorted(chosen.items())}
+    job.create_unions = create_unions
+    job.status = ImportJob.Status.UPLOADED
+    job.preview = {}
+    job.save(update_fields=["mapping", "create_unions", "status", "preview"])
+    return job
+
+
+def saved_mapping_save(*, name: str, columns: dict[str, str], kind: str, user: Any) -> SavedMapping:
+    """Save (or replace) a named mapping."""
+    name = " ".join(name.split())[:100]
+    existing = SavedMapping.objects.filter(kind=kind, name__iexact=name).first()
+    mapping = existing or SavedMapping(kind=kind, name=name)
+    mapping.columns = columns
+    mapping.created_by = user if getattr(user, "is_authenticated", False) else None
+    mapping.created_at = timezone.now()
+    try:
+        with transaction.atomic():
+            mapping.save()
+    except IntegrityError:
+        raise ValidationError(_("A mapping with this name exists already.")) from None
+    return mapping
+
+
+def import_job_start(*, job: ImportJob, dry_run: bool) -> ImportJob:
+    """Preview (dry_run) or import the file: now for small files, on a worker for large ones."""
+    from crm import tasks
+
+    allowed = (
+        {ImportJob.Status.UPLOADED, ImportJob.Status.PREVIEWED, ImportJob.Status.FAILED}
+        if dry_run
+        else {ImportJob.Status.PREVIEWED, ImportJob.Status.FAILED}
+    )
+    if not (_folder(job) / job.stored_file).exists():
+        raise ValidationError(_("The uploaded file is no longer kept: upload it again."))
+    claimed = ImportJob.objects.filter(pk=job.pk, status__in=allowed).update(
+        status=ImportJob.Status.QUEUED, dry_run=dry_run, failure=""
+    )
+    if not claimed:
+        raise ValidationError(_("This import is not waiting for that step."))
+    job.refresh_from_db()
+    if job.total_rows > settings.IMPORT_BACKGROUND_ROWS:
+        transaction.on_commit(lambda: tasks.import_job_run.delay(job.pk))
+        return job
+    return import_job_run(job_id=job.pk)
+
+
+def import_job_run(*, job_id: int) -> ImportJob:
+    """Run a queued job's pass. Only the caller that moves it from queued to running goes on."""
+    now = timezone.now()
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, started_at=now, finished_at=None
+    )
+    job = ImportJob.objects.get(pk=job_id)
+    if not claimed:
+        return job
+    ImportJob.objects.filter(pk=job_id).update(attempts=job.attempts + 1)
+    _progress_set(job, 0)
+    folder = _folder(job)
+    errors_path = folder / ("preview-errors.csv" if job.dry_run else "errors.csv")
+    try:
+        table = read_table(folder / job.stored_file, name=job.file_name)
+        with errors_path.open("w", encoding="utf-8-sig", newline="") as errors:
+            summary = contact_import(
+                table=table,
+                mapping=job_mapping(job),
+                dry_run=job.dry_run,
+                create_unions=job.create_unions,
+                user_id=job.created_by_id,
+                reason=_("Import #%(id)d (%(file)s)") % {"id": job.pk, "file": job.file_name},
+                errors_to=errors,
+                on_progress=lambda done: _progress_set(job, done),
+            )
+    except Exception as error:
+        # Anything at all: the transaction is rolled back, and the organizer must see why
+        # rather than a job that stays "running" for ever.
+        log.exception("import %s failed", job_id)
+        message = (
+            str(error)
+            if isinstance(error, UnreadableFileError | ValidationError)
+            else _("The import stopped on an unexpected error; nothing was saved. (%(error)s)")
+            % {"error": type(error).__name__}
+        )
+        ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(
+            status=ImportJob.Status.FAILED, finished_at=timezone.now(), failure=message
+        )
+        errors_path.unlink(missing_ok=True)
+        job.refresh_from_db()
+        return job
+    result = _summary_json(summary)
+    update: dict[str, Any] = {"finished_at": timezone.now()}
+    if job.dry_run:
+        update.update(status=ImportJob.Status.PREVIEWED, preview=result)
+    else:
+        update.update(
+            status=ImportJob.Status.DONE,
+            created=summary.counts["created"],
+            updated=summary.counts["updated"],
+            unchanged=summary.counts["unchanged"],
+            rejected=summary.counts["rejected"],
+            errors_file=errors_path.name if summary.counts["rejected"] else "",
+            stored_file="",
+            preview={**job.preview, "result": result},
+        )
+        # The source file is personal data: kept no longer than the import needs it.
+        (folder / job.stored_file).unlink(missing_ok=True)
+        (folder / "preview-errors.csv").unlink(missing_ok=True)
+        if not summary.counts["rejected"]:
+            errors_path.unlink(missing_ok=True)
+    ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(**update)
+    job.refresh_from_db()
+    return job
+
+
+def _summary_json(summary: Summary) -> dict[str, Any]:
+    return {
+        "counts": summary.counts,
+        "samples": {status: [asdict(s) for s in rows] for status, rows in summary.samples.items()},
+        "created_unions": summary.created_unions[:50],
+        "created_employers": summary.created_employers[:50],
+        "created_sites": summary.created_sites[:50],
+    }
+
+
+def import_job_cancel(*, job: ImportJob) -> ImportJob:
+    cancellable = {ImportJob.Status.UPLOADED, ImportJob.Status.PREVIEWED, ImportJob.Status.FAILED}
+    if not ImportJob.objects.filter(pk=job.pk, status__in=cancellable).update(
+        status=ImportJob.Status.CANCELLED, finished_at=timezone.now()
+    ):
+        raise ValidationError(_("This import can no longer be cancelled."))
+    _files_delete(job)
+    job.refresh_from_db()
+    return job
+
+
+# Progress -----------------------------------------------------------------------------------
+
+
+def _progress_key(job_id: int) -> str:
+    return f"import-job:{job_id}:progress"
+
+
+def _progress_set(job: ImportJob, done: int) -> None:
+    try:
+        cache.set(_progress_key(job.pk), (done, time.time()), timeout=24 * 3600)
+    except Exception:  # a cache outage must not stop an import; only the progress bar waits
+        log.warning("could not record the progress of import %s", job.pk)
+
+
+def import_job_progress(job: ImportJob) -> tuple[int, float | None]:
+    """Rows done by the running pass, and when the worker last said so (epoch seconds)."""
+    try:
+        found = cache.get(_progress_key(job.pk))
+    except Exception:
+        found = None
+    return found if found else (0, None)
+
+
+def import_jobs_recover() -> int:
+    """Fail running jobs whose worker stopped reporting (killed, or its machine lost).
+
+    Their transaction died with the worker's connection, so nothing of them was saved; the
+    organizer can run them again.
+    """
+    stale_after = settings.IMPORT_STALE_SECONDS
+    now = time.time()
+    failed = 0
+    for job in ImportJob.objects.filter(
+        status=ImportJob.Status.RUNNING,
+        started_at__lt=timezone.now() - timedelta(seconds=stale_after),
+    ):
+        _done, beat = import_job_progress(job)
+        if beat is not None and now - beat < stale_after:
+            continue
+        failed += ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
+            status=ImportJob.Status.FAILED,
+            finished_at=timezone.now(),
+            failure=_(
+                "The worker running this import stopped before it finished; nothing was saved. "
+                "Run it again."
+            ),
+        )
+    return failed
+
+
+def import_files_clean_up() -> int:
+    """Delete uploaded files and error reports once a job is over, or a day after upload."""
+    cutoff = timezone.now() - timedelta(hours=settings.IMPORT_KEEP_HOURS)
+    removed = 0
+    for job in ImportJob.objects.filter(created_at__lt=cutoff).exclude(
+        Q(stored_file="") & Q(errors_file="")
+    ):
+        if job.is_active:
+            continue
+        _files_delete(job)
+        removed += 1
+    return removed
+
+
+def _files_delete(job: ImportJob) -> None:
+    shutil.rmtree(_folder(job), ignore_errors=True)
+    ImportJob.objects.filter(pk=job.pk).update(stored_file="", errors_file="")
