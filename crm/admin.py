@@ -1,9 +1,14 @@
 """The back office for administrators. Change history comes from django-simple-history."""
 
+from typing import Any
+
 from django.contrib import admin
 from django.db import models
+from import_export.admin import ImportExportMixin
 from simple_history.admin import SimpleHistoryAdmin
 
+from crm.importing.models import ImportJob, SavedMapping
+from crm.importing.resources import ContactResource
 from crm.models import (
     Contact,
     Employer,
@@ -58,7 +63,12 @@ class SiteAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(SimpleHistoryAdmin):
+class ContactAdmin(ImportExportMixin, SimpleHistoryAdmin):
+    # The same engine and columns as the import pages (crm/importing/resources.py).
+    resource_classes = [ContactResource]
+    # Each import is an ImportJob and each change a history row; a LogEntry per row would
+    # only repeat them, slowly.
+    skip_admin_log = True
     list_display = [
         "last_name",
         "first_name",
@@ -104,3 +114,21 @@ class LanguageAdmin(admin.ModelAdmin):
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(admin.ModelAdmin):
     list_display = ["worker", "seen_at"]
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ["file_name", "created_by", "created_at", "source", "status", "created",
+                    "updated", "unchanged", "rejected"]  # fmt: skip
+    list_filter = ["status", "source", "kind"]
+    search_fields = ["file_name"]
+    readonly_fields = [f.name for f in ImportJob._meta.fields]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+
+@admin.register(SavedMapping)
+class SavedMappingAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "created_by", "created_at"]
+    readonly_fields = ["created_by", "created_at"]

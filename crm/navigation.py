@@ -37,6 +37,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("contacts", _("Contacts"), "crm:contact_list", "crm.view_contact"),
     NavItem("unions", _("Unions"), "crm:union_list", "crm.view_union"),
     NavItem("employers", _("Employers"), "crm:employer_list", "crm.view_employer"),
+    NavItem("imports", _("Imports"), "crm:import_list", "crm.import_contacts"),
     NavItem("admin", _("Administration"), "admin:index", None),
 )
 

@@ -62,14 +62,19 @@ def contact_list(*, filters: ContactFilters) -> QuerySet[Contact]:
         contacts = contacts.filter(do_not_contact=True)
     elif filters.consent:
         contacts = contacts.filter(email_consent=filters.consent)
-    return contacts.prefetch_related(
+    return with_list_relations(contacts).order_by("last_name", "first_name", "id")
+
+
+def with_list_relations(contacts: QuerySet[Contact]) -> QuerySet[Contact]:
+    """What a list row or an export row shows besides the contact: current unions, tags."""
+    return contacts.select_related("employer", "site", "site__employer").prefetch_related(
         Prefetch(
             "memberships",
             queryset=Membership.objects.filter(_current_memberships()).select_related("union"),
             to_attr="current_memberships",
         ),
         "tags",
-    ).order_by("last_name", "first_name", "id")
+    )
 
 
 def contact_detail(*, pk: int) -> Contact:
@@ -183,11 +188,12 @@ def contact_search(*, query: str, limit: int) -> list[Contact]:
 def contact_export_rows(*, filters: ContactFilters) -> Iterator[list[str]]:
     """The contacts of a filter as the importer's columns (crm/importing/headers.py), so that an
     exported file can be edited and imported back. Read in chunks: memory stays flat."""
-    contacts = (
-        contact_list(filters=filters)
-        .select_related("preferred_language")
-        .prefetch_related("languages")
-    )
+    return contact_rows(contacts=contact_list(filters=filters))
+
+
+def contact_rows(*, contacts: QuerySet[Contact]) -> Iterator[list[str]]:
+    """Contacts (of a list query: memberships and tags prefetched) as the importer's columns."""
+    contacts = contacts.select_related("preferred_language").prefetch_related("languages")
     for contact in contacts.iterator(chunk_size=1000):
         current = list(getattr(contact, "current_memberships", []))
         membership = current[0] if current else None

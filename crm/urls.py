@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from crm import account, health, views
+from crm.importing import views as import_views
 from outreach import followup_views
 
 crm_patterns = [
@@ -25,6 +26,15 @@ crm_patterns = [
     path("employers/<int:pk>/edit/", views.employer_update, name="employer_update"),
     path("employers/<int:employer_pk>/sites/new/", views.site_create, name="site_create"),
     path("sites/<int:pk>/edit/", views.site_update, name="site_update"),
+    path("imports/", import_views.import_list, name="import_list"),
+    path("imports/new/", import_views.import_create, name="import_create"),
+    path("imports/<int:pk>/", import_views.import_detail, name="import_detail"),
+    path("imports/<int:pk>/mapping/", import_views.import_map, name="import_map"),
+    path("imports/<int:pk>/confirm/", import_views.import_confirm, name="import_confirm"),
+    path("imports/<int:pk>/retry/", import_views.import_retry, name="import_retry"),
+    path("imports/<int:pk>/cancel/", import_views.import_cancel, name="import_cancel"),
+    path("imports/<int:pk>/progress/", import_views.import_progress, name="import_progress"),
+    path("imports/<int:pk>/rejected.csv", import_views.import_errors, name="import_errors"),
 ]
 
 urlpatterns = [

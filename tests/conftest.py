@@ -27,7 +27,7 @@ REQUIRE_SERVICES = os.environ.get("CRM_REQUIRE_SERVICES") == "1" or os.environ.g
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _test_settings() -> Iterator[None]:
+def _test_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     # Production defaults (HTTPS redirect, HSTS, secure cookies, hashed static files) get in the
     # way of the test client and the live server on plain http://localhost. Session-wide, so that
     # the live server's middleware, built once, sees them too.
@@ -41,6 +41,8 @@ def _test_settings() -> Iterator[None]:
             "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
         },
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+        # Uploaded spreadsheets of the tests stay out of the developer's var/.
+        IMPORT_DIR=tmp_path_factory.mktemp("imports"),
     )
     override.enable()
     yield

@@ -36,6 +36,7 @@ def process_env(**overrides: str) -> dict[str, str]:
             "SECURE_SSL_REDIRECT": "false",
             # Every process signs with the same key (unsubscribe links), as in production.
             "SECRET_KEY": settings.SECRET_KEY,
+            "IMPORT_DIR": str(settings.IMPORT_DIR),
         }
     )
     env.update(overrides)

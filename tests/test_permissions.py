@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from crm.models import ImportJob
 from outreach.models import Consultation
 from tests.factories import ConsultationFactory, FollowUpFactory, MembershipFactory, SiteFactory
 
@@ -56,6 +57,18 @@ EXPECTED: dict[str, dict[str, object]] = {
     "crm:employer_update": expect(NO, 200, NO, 200),
     "crm:site_create": expect(NO, 200, NO, 200),
     "crm:site_update": expect(NO, 200, NO, 200),
+    "crm:import_list": expect(NO, 200, NO, 200),
+    "crm:import_create": expect(NO, 200, NO, 200),
+    "crm:import_detail own": expect(NO, 200, NO, 200),
+    # Someone else's import is not found, except by administrators (who see every import).
+    "crm:import_detail other": expect(NO, 404, NO, 200),
+    "crm:import_map": expect(NO, 405, NO, 405),  # POST only
+    "crm:import_confirm": expect(NO, 405, NO, 405),
+    "crm:import_retry": expect(NO, 405, NO, 405),
+    "crm:import_cancel": expect(NO, 405, NO, 405),
+    "crm:import_progress own": expect(NO, 204, NO, 204),  # not running: "reload the page"
+    "crm:import_progress other": expect(NO, 404, NO, 204),
+    "crm:import_errors own": expect(NO, 404, NO, 404),  # no rejected rows to download
     "outreach:consultation_list": expect(200, 200, 200, 200),
     "outreach:consultation_mine": expect(200, 200, 200, 200),
     "outreach:consultation_export": expect(NO, 200, 200, 200),
@@ -142,7 +155,9 @@ def _url(key: str, objects: dict[str, Model]) -> str:
     return reverse(name, kwargs=kwargs)
 
 
-def test_it_gives_each_persona_exactly_the_expected_access(client, personas, outreach_staffer):
+def test_it_gives_each_persona_exactly_the_expected_access(
+    client, personas, outreach_staffer, organizer
+):
     membership = MembershipFactory.create()
     site = SiteFactory.create()
     own = ConsultationFactory.create(lead=outreach_staffer, created_by=outreach_staffer)
@@ -160,7 +175,12 @@ def test_it_gives_each_persona_exactly_the_expected_access(client, personas, out
         "consultation other": other,
         "followup own": FollowUpFactory.create(owner=outreach_staffer, contact=membership.contact),
         "followup other": FollowUpFactory.create(contact=membership.contact),
+        "import own": ImportJob.objects.create(
+            source=ImportJob.Source.WEB, created_by=organizer, file_name="own.csv"
+        ),
+        "import other": ImportJob.objects.create(source=ImportJob.Source.WEB, file_name="x.csv"),
     }
+    objects["import"] = objects["import own"]
     failures = []
     for key, expected_by_persona in EXPECTED.items():
         url = _url(key, objects)

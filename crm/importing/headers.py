@@ -50,7 +50,6 @@ ALIASES = {
     "phonenumber": "phone",
     "mobile": "phone",
     "mobilephone": "phone",
-    "telephone": "phone",
     "tel": "phone",
     "union": "union",
     "tradeunion": "union",
@@ -62,6 +61,9 @@ ALIASES = {
     "workplace": "site",
     "plant": "site",
     "country": "country",
+    "land": "country",
+    "pays": "country",
+    "nation": "country",
     "trade": "trade",
     "occupation": "trade",
     "jobtitle": "trade",
@@ -74,7 +76,13 @@ ALIASES = {
     "emailconsent": "email_consent",
     "consent": "email_consent",
     "notes": "notes",
+    "note": "notes",
     "comments": "notes",
+    "comment": "notes",
+    "remarks": "notes",
+    "courriel": "email",
+    "telefon": "phone",
+    "telephone": "phone",
 }
 
 

@@ -51,21 +51,25 @@ def contact_import(
     user_id: int | None = None,
     reason: str = "",
     errors_to: IO[str] | None = None,
+    on_rejected: Callable[[Line, str], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> Summary:
     """Import the table's rows as contacts; rejected rows go to `errors_to` as CSV with an added
-    `error` column. Raises UnreadableFileError when the file has no name column."""
+    `error` column (and to `on_rejected`). Raises UnreadableFileError when the file has no name
+    column."""
     if not mapping.has_name:
         raise UnreadableFileError(
             _("No column holds names: map a column to first name, last name or full name.")
         )
-    on_rejected = None
     if errors_to is not None:
         writer = csv.writer(errors_to)
         writer.writerow([*table.headers, "error"])
+        also = on_rejected
 
         def on_rejected(line: Line, message: str) -> None:
             writer.writerow([safe_cell(cell) for cell in line] + [message])
+            if also is not None:
+                also(line, message)
 
     with transaction.atomic():
         importer = ContactImporter(
@@ -215,7 +219,8 @@ def import_job_map(
     save_as: str = "",
     user: Any = None,
 ) -> ImportJob:
-    """Set which column is which field (column index -> field; unmapped columns are ignored)."""
+    """Set which column is which field (column index -> field; unmapped columns are ignored),
+    and start the preview with it."""
     if job.status not in {ImportJob.Status.UPLOADED, ImportJob.Status.PREVIEWED}:
         raise ValidationError(_("This import has started: its mapping can no longer change."))
     chosen = {index: name for index, name in fields.items() if name}
@@ -245,7 +250,7 @@ def import_job_map(
     job.status = ImportJob.Status.UPLOADED
     job.preview = {}
     job.save(update_fields=["mapping", "create_unions", "status", "preview"])
-    return job
+    return import_job_start(job=job, dry_run=True)
 
 
 def saved_mapping_save(*, name: str, columns: dict[str, str], kind: str, user: Any) -> SavedMapping:
