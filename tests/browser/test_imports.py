@@ -80,7 +80,7 @@ def test_it_imports_a_spreadsheet_end_to_end(
 
         with page.expect_download() as download_info:
             page.get_by_test_id("rejected-download").click()
-        content = open(download_info.value.path(), encoding="utf-8-sig").read()  # noqa: PTH123, SIM115
+        content = open(download_info.value.path(), encoding="utf-8-sig").read()  # noqa: SIM115
         rows = list(csv.reader(io.StringIO(content)))
         assert rows[0] == [
             "Given name", "FAMILY-NAME", "E-mail Address", "Occupation", "Org", "Land", "error",
