@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from django.http import HttpResponse, StreamingHttpResponse
@@ -70,3 +71,26 @@ def xlsx_response(
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def write_table(path: Path, *, header: list[str], rows: Iterable[list[Any]], sheet: str) -> int:
+    """Write a CSV (UTF-8 with BOM) or XLSX file by `path`'s extension; the number of rows."""
+    count = 0
+    if path.suffix.lower() == ".xlsx":
+        from openpyxl import Workbook
+
+        workbook = Workbook(write_only=True)
+        worksheet = workbook.create_sheet(title=sheet[:31])
+        worksheet.append(header)
+        for row in rows:
+            worksheet.append([safe_cell(cell) for cell in row])
+            count += 1
+        workbook.save(path)
+        return count
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([safe_cell(cell) for cell in row])
+            count += 1
+    return count

@@ -380,7 +380,13 @@ class Contact(Stamped):
     # Folded names and email (crm.text.fold), kept by save(); trigram-indexed on PostgreSQL.
     search_text = models.TextField(editable=False, default="")
 
-    history = HistoricalRecords(m2m_fields=[languages, tags], excluded_fields=["search_text"])
+    history = HistoricalRecords(
+        m2m_fields=[languages, tags],
+        excluded_fields=["search_text"],
+        # History is read per contact (by id and date), never by these: their indexes would
+        # only slow down every save, and bulk imports most.
+        no_db_index=["created_by", "updated_by", "employer", "site", "preferred_language"],
+    )
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]

@@ -215,3 +215,23 @@ def contact_rows(*, contacts: QuerySet[Contact]) -> Iterator[list[str]]:
             {"granted": "yes", "withdrawn": "no"}.get(contact.email_consent, ""),
             contact.notes,
         ]
+
+
+def union_rows(*, unions: QuerySet[Union]) -> Iterator[list[str]]:
+    """Unions as the union importer's columns (crm/importing/headers.py UNION_COLUMNS)."""
+    unions = unions.select_related("parent").prefetch_related("affiliations", "sectors")
+    for union in unions.order_by("kind", "name", "pk").iterator(chunk_size=500):
+        affiliations = list(union.affiliations.all())
+        yield [
+            union.name,
+            union.acronym,
+            str(union.country),
+            union.kind,
+            union.parent.name if union.parent else "",
+            "; ".join(a.name for a in affiliations if a.kind == Union.Kind.NATIONAL_CENTRE),
+            "; ".join(a.name for a in affiliations if a.kind == Union.Kind.GLOBAL_FEDERATION),
+            "; ".join(sector.slug for sector in union.sectors.all()),
+            "" if union.membership_size is None else str(union.membership_size),
+            union.website,
+            union.notes,
+        ]

@@ -9,6 +9,10 @@ def fold(value: str) -> str:
     Python does this rather than the database because SQLite's lower() only knows ASCII and
     PostgreSQL's depends on the cluster's locale.
     """
+    if value.isascii():
+        # Nothing to strip, and casefold() is lower() for ASCII: the common case, made cheap
+        # (imports fold every name they write).
+        return value.lower()
     decomposed = unicodedata.normalize("NFKD", value)
     stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
     return unicodedata.normalize("NFC", stripped).casefold()

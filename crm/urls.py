@@ -18,6 +18,7 @@ crm_patterns = [
     path("memberships/<int:pk>/end/", views.membership_end, name="membership_end"),
     path("unions/", views.union_list, name="union_list"),
     path("unions/new/", views.union_create, name="union_create"),
+    re_path(r"^unions/export\.(?P<file_format>csv|xlsx)$", views.union_export, name="union_export"),
     path("unions/<int:pk>/", views.union_detail, name="union_detail"),
     path("unions/<int:pk>/edit/", views.union_update, name="union_update"),
     path("employers/", views.employer_list, name="employer_list"),

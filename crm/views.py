@@ -33,7 +33,7 @@ from crm.forms import (
     UnionForm,
     add_service_errors,
 )
-from crm.importing.headers import CONTACT_COLUMNS
+from crm.importing.headers import CONTACT_COLUMNS, UNION_COLUMNS
 from crm.models import Contact, Employer, Membership, Site, Union
 from crm.navigation import nav_items_for
 
@@ -96,6 +96,17 @@ def contact_export(request: HttpRequest, file_format: str) -> HttpResponseBase:
     if file_format == "xlsx":
         return xlsx_response(header=header, rows=rows, filename="contacts.xlsx", sheet="contacts")
     return csv_response(header=header, rows=rows, filename="contacts.csv")
+
+
+@role_required("crm.export_contacts")
+def union_export(request: HttpRequest, file_format: str) -> HttpResponseBase:
+    """The unions of the list's current filter, in the columns the union importer reads."""
+    form = UnionFilterForm(request.GET or None)
+    rows = selectors.union_rows(unions=selectors.union_list(filters=form.filters()))
+    header = list(UNION_COLUMNS)
+    if file_format == "xlsx":
+        return xlsx_response(header=header, rows=rows, filename="unions.xlsx", sheet="unions")
+    return csv_response(header=header, rows=rows, filename="unions.csv")
 
 
 @role_required("crm.view_contact")

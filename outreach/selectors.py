@@ -249,3 +249,39 @@ def consultation_followups(*, consultation: Consultation) -> list[FollowUp]:
         .select_related("contact", "owner", "template", "consultation")
         .order_by("send_at", "id")
     )
+
+
+def consultation_rows(*, consultations: QuerySet[Consultation]) -> Any:
+    """Consultations as the consultation importer's columns (CONSULTATION_COLUMNS), the date in
+    the country's time zone as the importer reads it back (UTC where there are several)."""
+    from zoneinfo import ZoneInfo
+
+    from crm.timezones import default_timezone
+
+    consultations = consultations.select_related("lead").prefetch_related(
+        "unions",
+        "topics",
+        "concerns",
+        Prefetch("attendances", queryset=Attendance.objects.select_related("contact")),
+    )
+    for consultation in consultations.order_by("starts_at", "pk").iterator(chunk_size=500):
+        zone = ZoneInfo(default_timezone(str(consultation.country)) or "UTC")
+        people = [
+            f"{a.contact.full_name} <{a.contact.email}>" if a.contact.email else a.contact.full_name
+            for a in consultation.attendances.all()
+        ]
+        yield [
+            consultation.starts_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            consultation.title,
+            consultation.format,
+            consultation.status,
+            str(consultation.country),
+            consultation.city,
+            "; ".join(union.name for union in consultation.unions.all()),
+            "; ".join(people),
+            "; ".join(topic.slug for topic in consultation.topics.all()),
+            "; ".join(concern.slug for concern in consultation.concerns.all()),
+            consultation.position,
+            consultation.summary,
+            consultation.lead.get_username(),
+        ]

@@ -49,6 +49,7 @@ EXPECTED: dict[str, dict[str, object]] = {
     "crm:membership_end": expect(NO, 405, NO, 405),  # POST only
     "crm:union_list": expect(200, 200, 200, 200),
     "crm:union_create": expect(NO, 200, NO, 200),
+    "crm:union_export": expect(NO, 200, 200, 200),
     "crm:union_detail": expect(200, 200, 200, 200),
     "crm:union_update": expect(NO, 200, NO, 200),
     "crm:employer_list": expect(NO, 200, 200, 200),

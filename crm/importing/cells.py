@@ -42,7 +42,15 @@ CONSENT_VALUES = {
 
 
 class CellError(ValueError):
-    """A cell whose value cannot be stored; the message names the value."""
+    """A cell whose value cannot be stored; the message names the value.
+
+    `field` names the column at fault when the error is found after parsing (a new site with no
+    country to create it in), so that the message can name the column as parsing errors do.
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def unescape(value: str) -> str:
@@ -60,11 +68,11 @@ def parse_text(value: str, *, limit: int) -> str:
     # NUL cannot be stored in PostgreSQL text; the rest (right-to-left marks, formulas, markup)
     # is kept exactly as typed and escaped wherever it is shown.
     if "\x00" in value:
-        raise CellError(_("“%(value)s” contains a NUL character.") % {"value": _shown(value)})
+        raise CellError(_("“%(value)s” contains a NUL character.") % {"value": shown(value)})
     if len(value) > limit:
         raise CellError(
             _("“%(value)s” is %(length)d characters long; at most %(limit)d fit.")
-            % {"value": _shown(value), "length": len(value), "limit": limit}
+            % {"value": shown(value), "length": len(value), "limit": limit}
         )
     return value
 
@@ -75,7 +83,7 @@ def parse_email(value: str) -> str:
         validate_email(value)
     except ValidationError:
         raise CellError(
-            _("“%(value)s” is not a valid email address.") % {"value": _shown(value)}
+            _("“%(value)s” is not a valid email address.") % {"value": shown(value)}
         ) from None
     return parse_text(value, limit=EMAIL_MAX)
 
@@ -90,11 +98,11 @@ def parse_phone(value: str, country: str) -> str:
         if country:
             raise CellError(
                 _("“%(value)s” is not a valid phone number for %(country)s.")
-                % {"value": _shown(value), "country": countries.name(country) or country}
+                % {"value": shown(value), "country": countries.name(country) or country}
             )
         raise CellError(
             _("“%(value)s” is not a valid phone number; write it as +<country code> <number>.")
-            % {"value": _shown(value)}
+            % {"value": shown(value)}
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -108,7 +116,7 @@ def parse_country(value: str) -> str:
     if not code:
         raise CellError(
             _("“%(value)s” is not a country: use its ISO code (DE) or English name (Germany).")
-            % {"value": _shown(value)}
+            % {"value": shown(value)}
         )
     return str(code)
 
@@ -118,7 +126,7 @@ def parse_timezone(value: str) -> str:
     if not is_valid_timezone(value):
         raise CellError(
             _("“%(value)s” is not a known time zone (use a name like Europe/Berlin).")
-            % {"value": _shown(value)}
+            % {"value": shown(value)}
         )
     return value
 
@@ -138,7 +146,7 @@ def parse_trade(value: str) -> str:
     if code is None:
         raise CellError(
             _("“%(value)s” is not a trade this CRM knows; use one of: %(choices)s.")
-            % {"value": _shown(value), "choices": ", ".join(Trade.values)}
+            % {"value": shown(value), "choices": ", ".join(Trade.values)}
         )
     return code
 
@@ -149,7 +157,7 @@ def parse_role(value: str) -> str:
     if code is None:
         raise CellError(
             _("“%(value)s” is not a union role; use one of: %(choices)s.")
-            % {"value": _shown(value), "choices": ", ".join(Membership.Role.values)}
+            % {"value": shown(value), "choices": ", ".join(Membership.Role.values)}
         )
     return code
 
@@ -159,7 +167,7 @@ def parse_consent(value: str) -> str:
     if consent is None:
         raise CellError(
             _("“%(value)s” is not a consent answer; use yes or no (or leave it empty).")
-            % {"value": _shown(value)}
+            % {"value": shown(value)}
         )
     return consent
 
@@ -180,13 +188,16 @@ def parse_tags(value: str) -> list[str]:
         if len(tag) > TAG_MAX:
             raise CellError(
                 _("The tag “%(value)s” is %(length)d characters long; at most %(limit)d fit.")
-                % {"value": _shown(tag), "length": len(tag), "limit": TAG_MAX}
+                % {"value": shown(tag), "length": len(tag), "limit": TAG_MAX}
             )
         parse_text(tag, limit=TAG_MAX)
     return tags
 
 
-def _shown(value: str, limit: int = 80) -> str:
+def shown(value: str, limit: int = 80) -> str:
     # Messages quote the value so the person can find it, but a 10,000-character cell would
     # bury the message.
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    value = value if len(value) <= limit else value[: limit - 1] + "…"
+    # A message with NUL in it could not be stored either: job previews are JSON in
+    # PostgreSQL, which refuses \u0000, so a rejected row would fail the whole import's record.
+    return value.replace("\x00", "␀")

@@ -39,6 +39,7 @@ from crm.importing.cells import (
     parse_text,
     parse_timezone,
     parse_trade,
+    shown,
     unescape,
 )
 from crm.importing.files import Line
@@ -148,6 +149,7 @@ class Row:
     line: Line
     values: dict[str, Any]
     errors: list[str]
+    headers: dict[str, str] = field(default_factory=dict)  # field -> its column's header
 
     @property
     def name_key(self) -> tuple[str, str]:
@@ -175,6 +177,25 @@ class ContactImporter:
         self.on_rejected = on_rejected
         self.on_progress = on_progress
         self.refs = References(create_unions=create_unions, user_id=user_id)
+        refs = self.refs
+        self.parsers: list[tuple[str, Callable[[str, dict[str, Any]], Any]]] = [
+            ("first_name", lambda v, _row: parse_text(v, limit=NAME_MAX)),
+            ("last_name", lambda v, _row: parse_text(v, limit=NAME_MAX)),
+            ("email", lambda v, _row: parse_email(v)),
+            ("country", lambda v, _row: parse_country(v)),
+            ("phone", lambda v, row: parse_phone(v, row.get("country", ""))),
+            ("timezone", lambda v, _row: parse_timezone(v)),
+            ("trade", lambda v, _row: parse_trade(v)),
+            ("union_role", lambda v, _row: parse_role(v)),
+            ("email_consent", lambda v, _row: parse_consent(v)),
+            ("notes", lambda v, _row: parse_text(v, limit=TEXT_MAX)),
+            ("languages", lambda v, _row: refs.language_list(v)),
+            ("preferred_language", lambda v, _row: refs.language(v)),
+            ("tags", lambda v, _row: parse_tags(v)),
+            ("employer", lambda v, _row: parse_text(v, limit=200)),
+            ("site", lambda v, _row: parse_text(v, limit=100)),
+            ("union", lambda v, row: refs.union(v, row.get("country", ""))),
+        ]
         self.summary = Summary()
         self.now = timezone.now()
         self.chunks = 0
@@ -206,52 +227,36 @@ class ContactImporter:
         errors: list[str] = []
         raw: dict[str, tuple[str, str]] = {}  # field -> (header, cell text)
         for index, name in self.columns:
-            cell = unescape(line[index]) if index < len(line) else ""
+            cell = line[index] if index < len(line) else ""
             if cell:
-                raw[name] = (self.headers[index], cell)
-
-        def parse(name: str, parser: Callable[[str], Any]) -> None:
+                raw[name] = (self.headers[index], unescape(cell))
+        if FULL_NAME in raw:
+            header, cell = raw.pop(FULL_NAME)
+            if "first_name" not in raw and "last_name" not in raw:
+                first, last = split_full_name(cell)
+                if first:
+                    raw["first_name"] = (header, first)
+                if last:
+                    raw["last_name"] = (header, last)
+        if "first_name" not in raw and "last_name" not in raw:
+            errors.append(
+                _("Row %(row)d: a first or a last name is needed.") % {"row": line.number}
+            )
+        # In this order: the phone is read for the row's country; the union comes last, so
+        # that a row rejected for another reason does not create it.
+        for name, parser in self.parsers:
             if name not in raw:
-                return
+                continue
+            if name == "union" and errors:
+                break
             header, cell = raw[name]
             try:
-                values[name] = parser(cell)
+                values[name] = parser(cell, values)
             except CellError as error:
                 errors.append(
                     _("Row %(row)d, column “%(column)s”: %(message)s")
                     % {"row": line.number, "column": header, "message": error}
                 )
-
-        if FULL_NAME in raw and "first_name" not in raw and "last_name" not in raw:
-            header, cell = raw.pop(FULL_NAME)
-            first, last = split_full_name(cell)
-            if first:
-                raw["first_name"] = (header, first)
-            if last:
-                raw["last_name"] = (header, last)
-        parse("first_name", lambda v: parse_text(v, limit=NAME_MAX))
-        parse("last_name", lambda v: parse_text(v, limit=NAME_MAX))
-        if not values.get("first_name") and not values.get("last_name") and not errors:
-            errors.append(
-                _("Row %(row)d: a first or a last name is needed.") % {"row": line.number}
-            )
-        parse("email", parse_email)
-        parse("country", parse_country)
-        country = values.get("country", "")
-        parse("phone", lambda v: parse_phone(v, country))
-        parse("timezone", parse_timezone)
-        parse("trade", parse_trade)
-        parse("union_role", parse_role)
-        parse("email_consent", parse_consent)
-        parse("notes", lambda v: parse_text(v, limit=TEXT_MAX))
-        parse("languages", self.refs.language_list)
-        parse("preferred_language", self.refs.language)
-        parse("tags", parse_tags)
-        parse("employer", lambda v: parse_text(v, limit=200))
-        parse("site", lambda v: parse_text(v, limit=100))
-        if not errors:
-            # Last, so that a row rejected for another reason does not create its union.
-            parse("union", lambda v: self.refs.union(v, country))
         if "union_role" in values and "union" not in raw:
             header, cell = raw["union_role"]
             errors.append(
@@ -259,9 +264,10 @@ class ContactImporter:
                     "Row %(row)d, column “%(column)s”: “%(value)s” is a role, "
                     "but the row has no union."
                 )
-                % {"row": line.number, "column": header, "value": cell}
+                % {"row": line.number, "column": header, "value": shown(cell)}
             )
-        return Row(line=line, values=values, errors=errors)
+        headers = {name: header for name, (header, _cell) in raw.items()}
+        return Row(line=line, values=values, errors=errors, headers=headers)
 
     # Matching -----------------------------------------------------------------------------------
 
@@ -359,9 +365,15 @@ class ContactImporter:
                 # _apply raises before it changes anything, so a rejected row leaves no trace.
                 changes = self._apply(row, target)
             except CellError as error:
+                # Named like the errors of parsing: the row, the column and the value.
+                column = row.headers.get(error.field)
+                message = (
+                    _("Row %(row)d, column “%(column)s”: %(message)s")
+                    if column
+                    else _("Row %(row)d: %(message)s")
+                )
                 self._reject(
-                    row,
-                    _("Row %(row)d: %(message)s") % {"row": row.line.number, "message": error},
+                    row, message % {"row": row.line.number, "column": column, "message": error}
                 )
                 continue
             if new or changes:
@@ -376,11 +388,12 @@ class ContactImporter:
                 chunk_email[state["email"].lower()] = target
             if state["phone"]:
                 chunk_phone[state["phone"]] = target
-            first, last = fold(state["first_name"]), fold(state["last_name"])
-            for _id, union_id, _role, _changed in target.memberships:
-                chunk_name[(first, last, union_id)] = target
-            if not target.memberships:
-                chunk_name[(first, last, None)] = target
+            if named:  # folding names costs; only rows without email or phone need them
+                first, last = fold(state["first_name"]), fold(state["last_name"])
+                for _id, union_id, _role, _changed in target.memberships:
+                    chunk_name[(first, last, union_id)] = target
+                if not target.memberships:
+                    chunk_name[(first, last, None)] = target
         self._write([t for t in touched if t.changed])
 
     def _name_matches(self, rows: list[Row]) -> dict[tuple[str, str, int | None], list[int]]:
@@ -398,7 +411,7 @@ class ContactImporter:
         )
         unions: dict[int, set[int | None]] = defaultdict(set)
         for contact_id, in_union in Membership.objects.filter(
-            contact_id__in=[c[0] for c in candidates], end_date__isnull=True
+            _current(), contact_id__in=[c[0] for c in candidates]
         ).values_list("contact_id", "union_id"):
             unions[contact_id].add(in_union)
         for pk, first, last in candidates:
@@ -432,9 +445,9 @@ class ContactImporter:
             contact_id__in=ids
         ).values_list("id", "contact_id", "language_id"):
             targets[contact_id].languages[code] = link_id
-        for membership in Membership.objects.filter(
-            contact_id__in=ids, end_date__isnull=True
-        ).values_list("id", "contact_id", "union_id", "role"):
+        for membership in Membership.objects.filter(_current(), contact_id__in=ids).values_list(
+            "id", "contact_id", "union_id", "role"
+        ):
             targets[membership[1]].memberships.append(
                 [membership[0], membership[2], membership[3], False]
             )
@@ -465,7 +478,8 @@ class ContactImporter:
             # Checked before the employer is created: the site would be new too, and cannot be.
             raise CellError(
                 _("The site “%(value)s” is new: give the row's country so it can be created.")
-                % {"value": values["site"]}
+                % {"value": shown(values["site"])},
+                field="site",
             )
         if "employer" in values:
             new_state["employer_id"] = self.refs.employer(values["employer"])
@@ -476,6 +490,14 @@ class ContactImporter:
                 country=new_state["country"],
             )
             new_state["site_id"] = site_id
+        elif (
+            new_state["site_id"] is not None
+            and new_state["employer_id"] != state["employer_id"]
+            and self.refs.site_employers.get(new_state["site_id"]) != new_state["employer_id"]
+        ):
+            # A new employer and no site given: the old employer's site is not where the person
+            # works any more (and Contact.clean refuses a site of another employer).
+            new_state["site_id"] = None
         if "preferred_language" in values:
             new_state["preferred_language_id"] = values["preferred_language"]
         if "email_consent" in values and values["email_consent"] != state["email_consent"]:
@@ -713,6 +735,12 @@ class ContactImporter:
         changed = added + updated
         for _t, m in changed:
             m[3] = False
+
+
+def _current() -> Q:
+    # Current as the contact pages and exports count it (crm.selectors): a membership ending
+    # next month is still held, and an exported row naming it must match it, not add another.
+    return Q(end_date__isnull=True) | Q(end_date__gte=timezone.localdate())
 
 
 def _empty_state() -> dict[str, Any]:

@@ -8,8 +8,8 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from crm.importing.headers import FULL_NAME
-from crm.importing.services import MAPPABLE_FIELDS
+from crm.importing.headers import COLUMNS_BY_KIND, FULL_NAME
+from crm.importing.models import ImportKind
 from crm.models import Contact
 
 ACCEPTED = ".csv,.txt,.tsv,.xlsx,.ods"
@@ -19,6 +19,29 @@ FIELD_LABELS = {
     "union_role": _("union role"),
     "languages": _("languages"),
     "tags": _("tags"),
+    # Unions
+    "name": _("name"),
+    "acronym": _("acronym"),
+    "kind": _("kind"),
+    "parent": _("national union (of a local)"),
+    "national_centre": _("national centre"),
+    "federation": _("global federation"),
+    "sectors": _("sectors"),
+    "members": _("membership size"),
+    "website": _("website"),
+    # Consultations
+    "date": _("date (and time)"),
+    "title": _("title"),
+    "format": _("format"),
+    "status": _("status"),
+    "city": _("city"),
+    "unions": _("unions"),
+    "contacts": _("people who attended"),
+    "topics": _("topics"),
+    "concerns": _("concerns"),
+    "position": _("position on the proposal"),
+    "summary": _("summary"),
+    "staff": _("staff lead"),
 }
 
 
@@ -29,11 +52,21 @@ def field_label(name: str) -> str:
 
 
 class UploadForm(forms.Form):
+    kind = forms.ChoiceField(
+        label=_("What the file lists"),
+        choices=ImportKind.choices,
+        initial=ImportKind.CONTACTS,
+        widget=forms.RadioSelect,
+        required=False,  # contacts, the usual case, when a client leaves it out
+    )
     file = forms.FileField(
         label=_("Spreadsheet"),
         help_text=_("CSV (comma, semicolon or tab), XLSX or ODS; the first row names the columns."),
         widget=forms.ClearableFileInput(attrs={"accept": ACCEPTED}),
     )
+
+    def clean_kind(self) -> str:
+        return self.cleaned_data.get("kind") or ImportKind.CONTACTS
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
@@ -60,10 +93,17 @@ class MappingForm(forms.Form):
         help_text=_("Files with the same headers will get it automatically."),
     )
 
-    def __init__(self, *args: Any, headers: list[str], mapping: dict[str, str], **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        headers: list[str],
+        mapping: dict[str, str],
+        kind: str = ImportKind.CONTACTS,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         choices = [("", _("— ignore this column —"))] + [
-            (name, field_label(name)) for name in MAPPABLE_FIELDS
+            (name, field_label(name)) for name in COLUMNS_BY_KIND[kind]
         ]
         self.columns = []
         for index, header in enumerate(headers):

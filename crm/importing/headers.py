@@ -86,6 +86,113 @@ ALIASES = {
 }
 
 
+UNION_COLUMNS = (
+    "name",
+    "acronym",
+    "country",
+    "kind",
+    "parent",
+    "national_centre",
+    "federation",
+    "sectors",
+    "members",
+    "website",
+    "notes",
+)
+UNION_ALIASES = {
+    "name": "name",
+    "union": "name",
+    "unionname": "name",
+    "acronym": "acronym",
+    "abbreviation": "acronym",
+    "shortname": "acronym",
+    "country": "country",
+    "land": "country",
+    "pays": "country",
+    "kind": "kind",
+    "type": "kind",
+    "parent": "parent",
+    "parentunion": "parent",
+    "nationalunion": "parent",
+    "nationalcentre": "national_centre",
+    "nationalcenter": "national_centre",
+    "confederation": "national_centre",
+    "federation": "federation",
+    "globalfederation": "federation",
+    "globalunion": "federation",
+    "globalunionfederation": "federation",
+    "sectors": "sectors",
+    "sector": "sectors",
+    "members": "members",
+    "membership": "members",
+    "membershipsize": "members",
+    "website": "website",
+    "web": "website",
+    "url": "website",
+    "notes": "notes",
+    "comments": "notes",
+}
+
+CONSULTATION_COLUMNS = (
+    "date",
+    "title",
+    "format",
+    "status",
+    "country",
+    "city",
+    "unions",
+    "contacts",
+    "topics",
+    "concerns",
+    "position",
+    "summary",
+    "staff",
+)
+CONSULTATION_ALIASES = {
+    "date": "date",
+    "when": "date",
+    "startsat": "date",
+    "datetime": "date",
+    "title": "title",
+    "subject": "title",
+    "meeting": "title",
+    "format": "format",
+    "type": "format",
+    "status": "status",
+    "country": "country",
+    "city": "city",
+    "place": "city",
+    "unions": "unions",
+    "union": "unions",
+    "contacts": "contacts",
+    "attendees": "contacts",
+    "participants": "contacts",
+    "people": "contacts",
+    "topics": "topics",
+    "topic": "topics",
+    "concerns": "concerns",
+    "concern": "concerns",
+    "position": "position",
+    "summary": "summary",
+    "notes": "summary",
+    "staff": "staff",
+    "lead": "staff",
+    "stafflead": "staff",
+}
+
+COLUMNS_BY_KIND = {
+    "contacts": (*CONTACT_COLUMNS, FULL_NAME),
+    "unions": UNION_COLUMNS,
+    "consultations": CONSULTATION_COLUMNS,
+}
+# What a file of each kind cannot do without: at least one of each group.
+REQUIRED_BY_KIND = {
+    "contacts": [{"first_name", "last_name", FULL_NAME}],
+    "unions": [{"name"}],
+    "consultations": [{"date"}, {"title"}],
+}
+
+
 def header_key(header: str) -> str:
     """ "E-mail Address", "email_address" and "EMAIL ADDRESS" all give "emailaddress"."""
     return re.sub(r"[\s_\-.]+", "", fold(header))
@@ -102,13 +209,21 @@ class Mapping:
     def has_name(self) -> bool:
         return bool({"first_name", "last_name", FULL_NAME} & set(self.fields.values()))
 
+    def missing(self, kind: str) -> list[set[str]]:
+        """The required groups of fields that no column holds."""
+        mapped = set(self.fields.values())
+        return [group for group in REQUIRED_BY_KIND[kind] if not group & mapped]
 
-def detect_mapping(headers: list[str]) -> Mapping:
+
+def detect_mapping(headers: list[str], kind: str = "contacts") -> Mapping:
     """The mapping the headers suggest. A field claimed twice keeps its first column."""
+    aliases = {"contacts": ALIASES, "unions": UNION_ALIASES, "consultations": CONSULTATION_ALIASES}[
+        kind
+    ]
     fields: dict[int, str] = {}
     unmatched = []
     for index, header in enumerate(headers):
-        field = ALIASES.get(header_key(header))
+        field = aliases.get(header_key(header))
         if field and field not in fields.values():
             fields[index] = field
         elif header.strip():

@@ -15,6 +15,8 @@ from django.utils.translation import gettext_lazy as _
 
 class ImportKind(models.TextChoices):
     CONTACTS = "contacts", _("Contacts")
+    UNIONS = "unions", _("Unions")
+    CONSULTATIONS = "consultations", _("Consultations (historical)")
 
 
 class ImportJob(models.Model):

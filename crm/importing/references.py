@@ -14,7 +14,7 @@ from typing import Any
 from django.utils.translation import get_language_info
 from django.utils.translation import gettext as _
 
-from crm.importing.cells import CellError, split_list
+from crm.importing.cells import CellError, parse_text, shown, split_list
 from crm.models import Employer, Language, Site, Union
 from crm.services import tags_get_or_create
 from crm.text import fold
@@ -35,6 +35,7 @@ class References:
         self.employers = {fold(name): pk for pk, name in self.employer_labels.items()}
         self.sites: dict[tuple[int, str], int] = {}
         self.site_labels: dict[int, str] = {}
+        self.site_employers: dict[int, int] = {}
         for pk, employer_id, name, city in Site.objects.values_list(
             "id", "employer_id", "name", "city"
         ):
@@ -64,7 +65,7 @@ class References:
         self.union_names[fold(name)] = name
         self.union_labels[union_id] = name
 
-    def union(self, value: str, country: str) -> int:
+    def union(self, value: str, country: str, *, kind: str = Union.Kind.NATIONAL_UNION) -> int:
         """The id of the union named (or abbreviated) `value`; the row's country breaks ties."""
         candidates = self.unions_by_key.get(fold(value), [])
         if len(candidates) > 1 and country:
@@ -74,19 +75,19 @@ class References:
         if candidates:
             raise CellError(
                 _("Several unions are called “%(value)s”: add the country to the row.")
-                % {"value": value}
+                % {"value": shown(value)}
             )
         if self.create_unions:
-            return self._union_create(value, country)
+            return self._union_create(value, country, kind)
         suggestions = self._suggest(value)
         if suggestions:
             raise CellError(
                 _("“%(value)s” is not a known union. Did you mean: %(suggestions)s?")
-                % {"value": value, "suggestions": "; ".join(suggestions)}
+                % {"value": shown(value), "suggestions": "; ".join(suggestions)}
             )
         raise CellError(
             _("“%(value)s” is not a known union; add it first or choose “create missing unions”.")
-            % {"value": value}
+            % {"value": shown(value)}
         )
 
     def _suggest(self, value: str) -> list[str]:
@@ -95,15 +96,16 @@ class References:
             self._suggestions[value] = [self.union_names[key] for key in close]
         return self._suggestions[value]
 
-    def _union_create(self, value: str, country: str) -> int:
-        if not country:
+    def _union_create(self, value: str, country: str, kind: str) -> int:
+        if not country and kind != Union.Kind.GLOBAL_FEDERATION:
             raise CellError(
                 _("“%(value)s” is not a known union: give the row's country so it can be created.")
-                % {"value": value}
+                % {"value": shown(value)}
             )
-        if len(value) > Union._meta.get_field("name").max_length:  # type: ignore[operator]
-            raise CellError(_("“%(value)s” is too long for a union name.") % {"value": value})
-        union = Union(name=value, country=country, kind=Union.Kind.NATIONAL_UNION)
+        # Looking up a name with NUL in it merely finds nothing, but saving one would fail the
+        # whole import: checked as every other text is.
+        parse_text(value, limit=Union._meta.get_field("name").max_length)  # type: ignore[arg-type]
+        union = Union(name=value, country=country, kind=kind)
         union.created_by_id = union.updated_by_id = self.user_id
         union._history_user = self._user()  # type: ignore[attr-defined]
         union.save()
@@ -117,7 +119,10 @@ class References:
         key = fold(value)
         if key not in self.employers:
             if len(value) > Employer._meta.get_field("name").max_length:  # type: ignore[operator]
-                raise CellError(_("“%(value)s” is too long for an employer.") % {"value": value})
+                raise CellError(
+                    _("“%(value)s” is too long for an employer.") % {"value": shown(value)},
+                    field="employer",
+                )
             employer = Employer(name=value, created_by_id=self.user_id, updated_by_id=self.user_id)
             employer._history_user = self._user()  # type: ignore[attr-defined]
             employer.save()
@@ -128,6 +133,7 @@ class References:
 
     def _remember_site(self, pk: int, employer_id: int, name: str, city: str) -> None:
         self.site_labels[pk] = name or city
+        self.site_employers[pk] = employer_id
         if name:
             self.sites.setdefault((employer_id, fold(name)), pk)
         self.sites.setdefault((employer_id, fold(city)), pk)
@@ -143,17 +149,21 @@ class References:
         if employer_id is None:
             raise CellError(
                 _("The site “%(value)s” needs an employer: fill in the employer column.")
-                % {"value": value}
+                % {"value": shown(value)},
+                field="site",
             )
         key = (employer_id, fold(value))
         if key not in self.sites:
             if not country:
                 raise CellError(
                     _("The site “%(value)s” is new: give the row's country so it can be created.")
-                    % {"value": value}
+                    % {"value": shown(value)},
+                    field="site",
                 )
             if len(value) > Site._meta.get_field("city").max_length:  # type: ignore[operator]
-                raise CellError(_("“%(value)s” is too long for a site.") % {"value": value})
+                raise CellError(
+                    _("“%(value)s” is too long for a site.") % {"value": shown(value)}, field="site"
+                )
             site = Site(
                 employer_id=employer_id,
                 name=value,
@@ -175,7 +185,7 @@ class References:
         if code is None:
             raise CellError(
                 _("“%(value)s” is not a known language; use its code (de) or name (German).")
-                % {"value": value}
+                % {"value": shown(value)}
             )
         return code
 

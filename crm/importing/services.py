@@ -28,22 +28,29 @@ from django.utils.translation import gettext as _
 from crm.exports import safe_cell
 from crm.importing.contacts import ContactImporter, Summary
 from crm.importing.files import Line, Table, UnreadableFileError, read_table
-from crm.importing.headers import (
-    CONTACT_COLUMNS,
-    FULL_NAME,
-    Mapping,
-    detect_mapping,
-    header_key,
-)
+from crm.importing.headers import COLUMNS_BY_KIND, Mapping, detect_mapping, header_key
 from crm.importing.models import ImportJob, ImportKind, SavedMapping
 
 log = logging.getLogger(__name__)
 
-MAPPABLE_FIELDS = (*CONTACT_COLUMNS, FULL_NAME)
+
+def _importer(kind: str) -> type[Any]:
+    if kind == ImportKind.UNIONS:
+        from crm.importing.unions import UnionImporter
+
+        return UnionImporter
+    if kind == ImportKind.CONSULTATIONS:
+        # The outreach app's importer: looked up here, not imported at the top, because the
+        # core app must not depend on it when it loads.
+        from outreach.importing import ConsultationImporter
+
+        return ConsultationImporter
+    return ContactImporter
 
 
-def contact_import(
+def records_import(
     *,
+    kind: str,
     table: Table,
     mapping: Mapping,
     dry_run: bool,
@@ -54,12 +61,15 @@ def contact_import(
     on_rejected: Callable[[Line, str], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> Summary:
-    """Import the table's rows as contacts; rejected rows go to `errors_to` as CSV with an added
-    `error` column (and to `on_rejected`). Raises UnreadableFileError when the file has no name
-    column."""
-    if not mapping.has_name:
+    """Import the table's rows as records of `kind` (contacts, unions, consultations), in one
+    transaction; a dry run is the same run, rolled back. Rejected rows go to `errors_to` as CSV
+    with an added `error` column (and to `on_rejected`). UnreadableFileError when a column the
+    kind needs is missing."""
+    missing = mapping.missing(kind)
+    if missing:
         raise UnreadableFileError(
-            _("No column holds names: map a column to first name, last name or full name.")
+            _("No column holds %(fields)s: map one before importing.")
+            % {"fields": _(" or ").join(sorted(missing[0]))}
         )
     if errors_to is not None:
         writer = csv.writer(errors_to)
@@ -72,7 +82,7 @@ def contact_import(
                 also(line, message)
 
     with transaction.atomic():
-        importer = ContactImporter(
+        importer = _importer(kind)(
             headers=table.headers,
             mapping=mapping,
             create_unions=create_unions,
@@ -81,10 +91,16 @@ def contact_import(
             on_rejected=on_rejected,
             on_progress=on_progress,
         )
-        summary = importer.run(table.rows)
+        summary: Summary = importer.run(table.rows)
         if dry_run:
             transaction.set_rollback(True)
     return summary
+
+
+def contact_import(**kwargs: Any) -> Summary:
+    """records_import of contacts: the one implementation behind the import pages, the
+    import_contacts command and the admin's import button."""
+    return records_import(kind=ImportKind.CONTACTS, **kwargs)
 
 
 # Jobs ---------------------------------------------------------------------------------------
@@ -183,7 +199,7 @@ def import_job_create(
         shutil.rmtree(folder, ignore_errors=True)
         job.delete()
         raise ValidationError(_("The file has a header row but no data rows."), code="empty")
-    mapping = _remembered_mapping(table.headers, kind) or detect_mapping(table.headers)
+    mapping = _remembered_mapping(table.headers, kind) or detect_mapping(table.headers, kind)
     job.stored_file = path.name
     job.file_size = size
     job.total_rows = total
@@ -224,7 +240,7 @@ def import_job_map(
     if job.status not in {ImportJob.Status.UPLOADED, ImportJob.Status.PREVIEWED}:
         raise ValidationError(_("This import has started: its mapping can no longer change."))
     chosen = {index: name for index, name in fields.items() if name}
-    unknown = set(chosen.values()) - set(MAPPABLE_FIELDS)
+    unknown = set(chosen.values()) - set(COLUMNS_BY_KIND[job.kind])
     if unknown or any(not 0 <= index < len(job.headers) for index in chosen):
         raise ValidationError(_("The mapping names a column or field that does not exist."))
     doubled = {name for name in chosen.values() if list(chosen.values()).count(name) > 1}
@@ -234,9 +250,14 @@ def import_job_map(
             % {"fields": ", ".join(sorted(doubled))}
         )
     mapping = Mapping(fields=chosen, unmatched=[])
-    if not mapping.has_name:
+    if job.kind == ImportKind.CONTACTS and not mapping.has_name:
         raise ValidationError(
             _("Map a column to first name, last name or full name: every contact needs a name.")
+        )
+    for group in mapping.missing(job.kind):
+        raise ValidationError(
+            _("Map a column to %(fields)s: the import cannot do without it.")
+            % {"fields": _(" or ").join(sorted(group))}
         )
     if save_as:
         saved_mapping_save(
@@ -308,7 +329,8 @@ def import_job_run(*, job_id: int) -> ImportJob:
     try:
         table = read_table(folder / job.stored_file, name=job.file_name)
         with errors_path.open("w", encoding="utf-8-sig", newline="") as errors:
-            summary = contact_import(
+            summary = records_import(
+                kind=job.kind,
                 table=table,
                 mapping=job_mapping(job),
                 dry_run=job.dry_run,

@@ -43,7 +43,10 @@ def import_create(request: HttpRequest) -> HttpResponse:
         upload = form.cleaned_data["file"]
         try:
             job = services.import_job_create(
-                upload=upload.chunks(), file_name=upload.name, user=request.user
+                upload=upload.chunks(),
+                file_name=upload.name,
+                user=request.user,
+                kind=form.cleaned_data["kind"],
             )
         except ValidationError as error:
             form.add_error("file", error)
@@ -57,7 +60,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job(request, pk)
     context: dict[str, object] = {"job": job}
     if job.status in {ImportJob.Status.UPLOADED, ImportJob.Status.PREVIEWED}:
-        form = MappingForm(headers=job.headers, mapping=job.mapping)
+        form = MappingForm(headers=job.headers, mapping=job.mapping, kind=job.kind)
         context.update(form=form, columns=_columns(form, job))
     if job.is_active:
         context["progress"] = _progress(job)
@@ -74,7 +77,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def import_map(request: HttpRequest, pk: int) -> HttpResponse:
     """Save the mapping; the preview (a dry run) starts with it."""
     job = _job(request, pk)
-    form = MappingForm(request.POST, headers=job.headers, mapping=job.mapping)
+    form = MappingForm(request.POST, headers=job.headers, mapping=job.mapping, kind=job.kind)
     if form.is_valid():
         try:
             services.import_job_map(
