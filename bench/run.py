@@ -46,9 +46,11 @@ def table(rows: list[Row]) -> str:
 
 def main() -> None:
     setup_django()
-    from bench import followups
+    from bench import followups, imports
 
     rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        rows += imports.run(Path(tmp))
     with tempfile.TemporaryDirectory() as tmp:
         rows += followups.run(Path(tmp))
     output = table(rows)

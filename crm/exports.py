@@ -16,8 +16,16 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def safe_cell(value: Any) -> Any:
-    """The value, with text that a spreadsheet would run as a formula turned into plain text."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    """The value, with text that a spreadsheet would run as a formula turned into plain text.
+
+    The importers take a leading apostrophe before a formula sign (or before another
+    apostrophe) as this escape and remove it, so such text is escaped too: "'=x" is written
+    "''=x" and reads back as "'=x".
+    """
+    if isinstance(value, str) and (
+        value.startswith(FORMULA_STARTS)
+        or (value.startswith("'") and value[1:].startswith((*FORMULA_STARTS, "'")))
+    ):
         return "'" + value
     return value
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 from crm.models import Contact, Membership, Tag, Union
@@ -194,6 +194,15 @@ def contact_export_rows(*, filters: ContactFilters) -> Iterator[list[str]]:
 def contact_rows(*, contacts: QuerySet[Contact]) -> Iterator[list[str]]:
     """Contacts (of a list query: memberships and tags prefetched) as the importer's columns."""
     contacts = contacts.select_related("preferred_language").prefetch_related("languages")
+    # A name several unions share is written with the country, "Name (DE)", which the importer
+    # reads back as that country's union.
+    shared = set(
+        Union.objects.annotate(key=Lower("name"))
+        .values("key")
+        .annotate(count=Count("id"))
+        .filter(count__gt=1)
+        .values_list("key", flat=True)
+    )
     for contact in contacts.iterator(chunk_size=1000):
         current = list(getattr(contact, "current_memberships", []))
         membership = current[0] if current else None
@@ -202,7 +211,7 @@ def contact_rows(*, contacts: QuerySet[Contact]) -> Iterator[list[str]]:
             contact.last_name,
             contact.email,
             contact.phone,
-            membership.union.name if membership else "",
+            _union_label(membership.union, shared) if membership else "",
             membership.role if membership else "",
             contact.employer.name if contact.employer else "",
             (contact.site.name or contact.site.city) if contact.site else "",
@@ -235,3 +244,9 @@ def union_rows(*, unions: QuerySet[Union]) -> Iterator[list[str]]:
             union.website,
             union.notes,
         ]
+
+
+def _union_label(union: Union, shared: set[str]) -> str:
+    if union.name.lower() in shared and union.country:
+        return f"{union.name} ({union.country})"
+    return union.name

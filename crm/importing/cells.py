@@ -57,9 +57,9 @@ def unescape(value: str) -> str:
     """A cell our exports defused ("'=1+1") reads back as what was stored ("=1+1").
 
     Spreadsheets themselves treat a leading apostrophe as "this is text", so a person who typed
-    one meant the same thing.
+    one meant the same thing. crm.exports.safe_cell escapes the other way round.
     """
-    if value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+    if value.startswith("'") and value[1:].startswith((*FORMULA_STARTS, "'")):
         return value[1:]
     return value
 

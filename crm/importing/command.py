@@ -16,6 +16,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from crm.importing.files import UnreadableFileError, read_table
 from crm.importing.headers import detect_mapping
@@ -47,6 +48,12 @@ class ImportCommand(BaseCommand):
         try:
             table = read_table(path)
             mapping = detect_mapping(table.headers, self.kind)
+            if mapping.missing(self.kind):
+                # Refused before a job is recorded: an unusable file writes nothing at all.
+                raise UnreadableFileError(
+                    _("No column holds %(fields)s: map one before importing.")
+                    % {"fields": _(" or ").join(sorted(mapping.missing(self.kind)[0]))}
+                )
             errors_path: Path | None = options["errors"]
             with ExitStack() as stack:
                 errors = (

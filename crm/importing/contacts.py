@@ -21,7 +21,6 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Q
-from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -74,6 +73,10 @@ HISTORY_MODEL: Any = Contact.history.model
 MEMBERSHIP_HISTORY: Any = Membership.history.model
 TagLink: Any = Contact.tags.through
 LanguageLink: Any = Contact.languages.through
+CONTACT_TABLE = Contact._meta.db_table
+TAG_LINKS = TagLink._meta.db_table
+LANGUAGE_LINKS = LanguageLink._meta.db_table
+MEMBERSHIPS = Membership._meta.db_table
 
 
 def _snapshot_model(field_name: str) -> Any:
@@ -143,6 +146,18 @@ class Target:
     def changed(self) -> bool:
         return self.new or self.initial != self._comparable()
 
+    @property
+    def versioned(self) -> bool:
+        """Changed in what the contact's history keeps: its columns, tags or languages.
+
+        A change of membership only is recorded in the membership's own history; a contact
+        version would repeat the one before it (simple-history writes none either).
+        """
+        now = self._comparable()
+        return self.new or any(
+            self.initial[key] != now[key] for key in ("state", "tags", "languages")
+        )
+
 
 @dataclass
 class Row:
@@ -194,7 +209,7 @@ class ContactImporter:
             ("tags", lambda v, _row: parse_tags(v)),
             ("employer", lambda v, _row: parse_text(v, limit=200)),
             ("site", lambda v, _row: parse_text(v, limit=100)),
-            ("union", lambda v, row: refs.union(v, row.get("country", ""))),
+            ("union", lambda v, row: refs.union_deferred(v, row.get("country", ""))),
         ]
         self.summary = Summary()
         self.now = timezone.now()
@@ -282,18 +297,30 @@ class ContactImporter:
         }
         named = [row for row in valid if "email" not in row.values and "phone" not in row.values]
 
-        by_email: dict[str, int] = {}
-        if emails:
-            by_email = dict(
-                Contact.objects.exclude(email="")
-                .annotate(key=Lower("email"))
-                .filter(key__in=emails)
-                .values_list("key", "id")
+        # Raw SQL with one array parameter: the ORM's IN (%s, %s, …) of thousands of values
+        # costs more to build than the query takes to run. lower(email) on non-empty emails is
+        # what the unique index holds.
+        by_email: dict[str, int] = dict(
+            bulk.select(
+                f"SELECT lower(email), id FROM {CONTACT_TABLE} WHERE email <> '' AND {{where}}",
+                "lower(email)",
+                sorted(emails),
             )
+        )
         by_phone: dict[str, list[int]] = defaultdict(list)
-        if phones:
-            for phone, pk in Contact.objects.filter(phone__in=phones).values_list("phone", "id"):
-                by_phone[phone].append(pk)
+        # Who has neither an email nor a phone (among namesakes), or no email (among people
+        # sharing a phone): a row that says no more than they do is theirs, for whoever else
+        # matches would have had their email or phone in the row.
+        self.no_email: set[int] = set()
+        self.no_email_nor_phone: set[int] = set()
+        for phone, pk, email in bulk.select(
+            f"SELECT phone, id, email FROM {CONTACT_TABLE} WHERE {{where}}",
+            "phone",
+            sorted(phones),
+        ):
+            by_phone[phone].append(pk)
+            if not email:
+                self.no_email.add(pk)
         by_name = self._name_matches(named)
 
         wanted = set(by_email.values()) | {pk for ids in by_phone.values() for pk in ids}
@@ -301,7 +328,7 @@ class ContactImporter:
         targets = self._load(wanted)
         chunk_email: dict[str, Target] = {}
         chunk_phone: dict[str, Target] = {}
-        chunk_name: dict[tuple[str, str, int | None], Target] = {}
+        chunk_name: dict[tuple[str, str, Any], Target] = {}
         touched: list[Target] = []
         touched_ids: set[int] = set()
 
@@ -319,7 +346,7 @@ class ContactImporter:
             elif "phone" in values:
                 target = chunk_phone.get(values["phone"])
                 if target is None:
-                    found = by_phone.get(values["phone"], [])
+                    found = _narrowed(by_phone.get(values["phone"], []), self.no_email)
                     if len(found) > 1:
                         self._reject(
                             row,
@@ -336,10 +363,10 @@ class ContactImporter:
                         continue
                     target = targets[found[0]] if found else None
             else:
-                name_key = (*row.name_key, values.get("union"))
+                name_key = (*row.name_key, self.refs.resolved(values.get("union")))
                 target = chunk_name.get(name_key)
                 if target is None:
-                    found = by_name.get(name_key, [])
+                    found = _narrowed(by_name.get(name_key, []), self.no_email_nor_phone)
                     if len(found) > 1:
                         self._reject(
                             row,
@@ -396,7 +423,7 @@ class ContactImporter:
                     chunk_name[(first, last, None)] = target
         self._write([t for t in touched if t.changed])
 
-    def _name_matches(self, rows: list[Row]) -> dict[tuple[str, str, int | None], list[int]]:
+    def _name_matches(self, rows: list[Row]) -> dict[tuple[str, str, Any], list[int]]:
         """Contacts with the same folded names as the rows, in the row's union (or none)."""
         if not rows:
             return {}
@@ -405,16 +432,19 @@ class ContactImporter:
         condition = Q()
         for prefix in prefixes:
             condition |= Q(search_text__startswith=prefix)
-        found: dict[tuple[str, str, int | None], list[int]] = defaultdict(list)
+        found: dict[tuple[str, str, Any], list[int]] = defaultdict(list)
         candidates = list(
-            Contact.objects.filter(condition).values_list("id", "first_name", "last_name")
+            Contact.objects.filter(condition).values_list(
+                "id", "first_name", "last_name", "email", "phone"
+            )
         )
+        self.no_email_nor_phone = {c[0] for c in candidates if not c[3] and not c[4]}
         unions: dict[int, set[int | None]] = defaultdict(set)
         for contact_id, in_union in Membership.objects.filter(
             _current(), contact_id__in=[c[0] for c in candidates]
         ).values_list("contact_id", "union_id"):
             unions[contact_id].add(in_union)
-        for pk, first, last in candidates:
+        for pk, first, last, _email, _phone in candidates:
             names = (fold(first), fold(last))
             for member_of in unions[pk] or {None}:
                 key = (*names, member_of)
@@ -425,7 +455,7 @@ class ContactImporter:
     def _load(self, ids: set[int]) -> dict[int, Target]:
         if not ids:
             return {}
-        contacts = Contact.objects.filter(pk__in=ids).order_by("pk")
+        contacts = bulk.one_of_ids(Contact.objects.all(), sorted(ids)).order_by("pk")
         if connection.features.has_select_for_update:
             # Staff may be editing some of these people right now: their edit waits for the
             # import rather than being overwritten by values read before it.
@@ -437,16 +467,24 @@ class ContactImporter:
             targets[pk] = Target(
                 id=pk, state=values, tags={}, languages={}, memberships=[], kept=kept
             )
-        for link_id, contact_id, tag_id in TagLink.objects.filter(contact_id__in=ids).values_list(
-            "id", "contact_id", "tag_id"
+        wanted = sorted(ids)
+        for link_id, contact_id, tag_id in bulk.select(
+            f"SELECT id, contact_id, tag_id FROM {TAG_LINKS} WHERE {{where}}", "contact_id", wanted
         ):
             targets[contact_id].tags[tag_id] = link_id
-        for link_id, contact_id, code in LanguageLink.objects.filter(
-            contact_id__in=ids
-        ).values_list("id", "contact_id", "language_id"):
+        for link_id, contact_id, code in bulk.select(
+            f"SELECT id, contact_id, language_id FROM {LANGUAGE_LINKS} WHERE {{where}}",
+            "contact_id",
+            wanted,
+        ):
             targets[contact_id].languages[code] = link_id
-        for membership in Membership.objects.filter(_current(), contact_id__in=ids).values_list(
-            "id", "contact_id", "union_id", "role"
+        # Current as _current() says: no end, or an end not passed yet.
+        for membership in bulk.select(
+            f"SELECT id, contact_id, union_id, role FROM {MEMBERSHIPS} "
+            "WHERE (end_date IS NULL OR end_date >= %s) AND {where}",
+            "contact_id",
+            wanted,
+            [timezone.localdate()],
         ):
             targets[membership[1]].memberships.append(
                 [membership[0], membership[2], membership[3], False]
@@ -469,6 +507,10 @@ class ContactImporter:
         if "email" in values and values["email"].lower() == state["email"].lower():
             # The same address written in other letter cases: what is stored stays.
             new_state["email"] = state["email"]
+        if "notes" in values and _lines(state["notes"]) == _lines(values["notes"]):
+            # The same note with other line endings (XLSX turns a text area's \r\n into \n):
+            # what is stored stays, so that an exported file imports back unchanged.
+            new_state["notes"] = state["notes"]
         if (
             "site" in values
             and "employer" in values
@@ -504,7 +546,13 @@ class ContactImporter:
             new_state["email_consent"] = values["email_consent"]
             new_state["email_consent_at"] = self.now
             new_state["email_consent_source"] = ConsentSource.IMPORT
-        if not new_state["timezone"] and new_state["country"]:
+        if (
+            not new_state["timezone"]
+            and new_state["country"]
+            and (target.new or "country" in values)
+        ):
+            # Derived from a country this row gives (or for a new contact), never on its own:
+            # a blank cell changes nothing.
             new_state["timezone"] = default_timezone(new_state["country"]) or ""
         languages = dict(target.languages)
         if "languages" in values:
@@ -535,7 +583,8 @@ class ContactImporter:
     def _membership(self, values: dict[str, Any], target: Target) -> tuple[str, Any, Any] | None:
         if "union" not in values:
             return None
-        union_id = values["union"]
+        # Created only now, once nothing else can reject the row.
+        union_id = values["union"] = self.refs.created(values["union"])
         role = values.get("union_role")
         current = [m for m in target.memberships if m[1] == union_id]
         if not current:
@@ -645,7 +694,7 @@ class ContactImporter:
         # own, which is how the snapshots of tags and languages find their version.
         stamp = self.now + timedelta(microseconds=self.chunks)
         self.chunks += 1
-        ids = [t.id for t in targets if t.id is not None]
+        ids = [t.id for t in targets if t.id is not None and t.versioned]
         bulk.history_copy(
             model=Contact,
             history=HISTORY_MODEL,
@@ -735,6 +784,20 @@ class ContactImporter:
         changed = added + updated
         for _t, m in changed:
             m[3] = False
+
+
+def _narrowed(found: list[int], bare: set[int]) -> list[int]:
+    """Several matches narrowed to the one without the details the row lacks, if exactly one."""
+    if len(found) > 1:
+        only = [pk for pk in found if pk in bare]
+        if len(only) == 1:
+            return only
+    return found
+
+
+def _lines(text: str) -> str:
+    # As crm.importing.records.same_text compares (which imports this module).
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _current() -> Q:

@@ -8,7 +8,9 @@ run or a failed import leaves none behind); missing unions only when the organiz
 from __future__ import annotations
 
 import difflib
+import re
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils.translation import get_language_info
@@ -18,6 +20,16 @@ from crm.importing.cells import CellError, parse_text, shown, split_list
 from crm.models import Employer, Language, Site, Union
 from crm.services import tags_get_or_create
 from crm.text import fold
+
+QUALIFIED = re.compile(r"^(?P<name>.+) \((?P<country>[A-Z]{2})\)$")
+
+
+@dataclass(frozen=True)
+class NewUnion:
+    """A union a row names that the CRM lacks, to be created once the row is accepted."""
+
+    name: str
+    country: str
 
 
 class References:
@@ -33,6 +45,10 @@ class References:
             self._remember_union(union_id, name, acronym, country)
         self.employer_labels = dict(Employer.objects.values_list("id", "name"))
         self.employers = {fold(name): pk for pk, name in self.employer_labels.items()}
+        # Names as written (ignoring case, as the unique index does) are looked up first:
+        # "Müller GmbH" and "Muller GmbH" may both exist, and folding alone would mix them up.
+        self.employers_exact = {name.lower(): pk for pk, name in self.employer_labels.items()}
+        self.sites_exact: dict[tuple[int, str], int] = {}
         self.sites: dict[tuple[int, str], int] = {}
         self.site_labels: dict[int, str] = {}
         self.site_employers: dict[int, int] = {}
@@ -65,9 +81,52 @@ class References:
         self.union_names[fold(name)] = name
         self.union_labels[union_id] = name
 
-    def union(self, value: str, country: str, *, kind: str = Union.Kind.NATIONAL_UNION) -> int:
-        """The id of the union named (or abbreviated) `value`; the row's country breaks ties."""
+    def union_deferred(self, value: str, country: str) -> int | NewUnion:
+        """As union(), but a union to create is only checked, and created by created(): a row
+        rejected later must not leave it behind."""
+        try:
+            return self.union(value, country, create=False)
+        except CellError:
+            if not self.create_unions or fold(value) in self.unions_by_key:
+                raise
+        self._union_check(value, country, Union.Kind.NATIONAL_UNION)
+        return NewUnion(name=value, country=country)
+
+    def created(self, union: int | NewUnion) -> int:
+        """The id of a union found, or of one deferred: created now (once)."""
+        if isinstance(union, int):
+            return union
+        return self.union(union.name, union.country)
+
+    def resolved(self, union: int | NewUnion | None) -> int | NewUnion | None:
+        """A deferred union's id if another row has created it meanwhile."""
+        if isinstance(union, NewUnion):
+            try:
+                return self.union(union.name, union.country, create=False)
+            except CellError:
+                return union
+        return union
+
+    def union(
+        self,
+        value: str,
+        country: str,
+        *,
+        kind: str = Union.Kind.NATIONAL_UNION,
+        create: bool = True,
+    ) -> int:
+        """The id of the union named (or abbreviated) `value`; the row's country breaks ties.
+
+        "Name (DE)" names the union of that country: how exports write a name several unions
+        share.
+        """
         candidates = self.unions_by_key.get(fold(value), [])
+        qualified = QUALIFIED.match(value)
+        if not candidates and qualified:
+            candidates = [
+                c for c in self.unions_by_key.get(fold(qualified["name"]), [])
+                if c[1] == qualified["country"]
+            ]  # fmt: skip
         if len(candidates) > 1 and country:
             candidates = [c for c in candidates if c[1] == country] or candidates
         if len({union_id for union_id, _cc in candidates}) == 1:
@@ -77,7 +136,7 @@ class References:
                 _("Several unions are called “%(value)s”: add the country to the row.")
                 % {"value": shown(value)}
             )
-        if self.create_unions:
+        if self.create_unions and create:
             return self._union_create(value, country, kind)
         suggestions = self._suggest(value)
         if suggestions:
@@ -96,7 +155,7 @@ class References:
             self._suggestions[value] = [self.union_names[key] for key in close]
         return self._suggestions[value]
 
-    def _union_create(self, value: str, country: str, kind: str) -> int:
+    def _union_check(self, value: str, country: str, kind: str) -> None:
         if not country and kind != Union.Kind.GLOBAL_FEDERATION:
             raise CellError(
                 _("“%(value)s” is not a known union: give the row's country so it can be created.")
@@ -105,6 +164,9 @@ class References:
         # Looking up a name with NUL in it merely finds nothing, but saving one would fail the
         # whole import: checked as every other text is.
         parse_text(value, limit=Union._meta.get_field("name").max_length)  # type: ignore[arg-type]
+
+    def _union_create(self, value: str, country: str, kind: str) -> int:
+        self._union_check(value, country, kind)
         union = Union(name=value, country=country, kind=kind)
         union.created_by_id = union.updated_by_id = self.user_id
         union._history_user = self._user()  # type: ignore[attr-defined]
@@ -115,9 +177,12 @@ class References:
 
     # Employers and sites ----------------------------------------------------------------------
 
+    def _employer_id(self, value: str) -> int | None:
+        return self.employers_exact.get(value.lower(), self.employers.get(fold(value)))
+
     def employer(self, value: str) -> int:
-        key = fold(value)
-        if key not in self.employers:
+        found = self._employer_id(value)
+        if found is None:
             if len(value) > Employer._meta.get_field("name").max_length:  # type: ignore[operator]
                 raise CellError(
                     _("“%(value)s” is too long for an employer.") % {"value": shown(value)},
@@ -126,23 +191,28 @@ class References:
             employer = Employer(name=value, created_by_id=self.user_id, updated_by_id=self.user_id)
             employer._history_user = self._user()  # type: ignore[attr-defined]
             employer.save()
-            self.employers[key] = employer.pk
+            self.employers[fold(value)] = self.employers_exact[value.lower()] = found = employer.pk
             self.employer_labels[employer.pk] = value
             self.created_employers.append(value)
-        return self.employers[key]
+        return found
 
     def _remember_site(self, pk: int, employer_id: int, name: str, city: str) -> None:
         self.site_labels[pk] = name or city
         self.site_employers[pk] = employer_id
-        if name:
-            self.sites.setdefault((employer_id, fold(name)), pk)
-        self.sites.setdefault((employer_id, fold(city)), pk)
+        for written in (name, city) if name else (city,):
+            self.sites.setdefault((employer_id, fold(written)), pk)
+            self.sites_exact.setdefault((employer_id, written.lower()), pk)
+
+    def _site_id(self, value: str, employer_id: int) -> int | None:
+        return self.sites_exact.get(
+            (employer_id, value.lower()), self.sites.get((employer_id, fold(value)))
+        )
 
     def employer_known(self, value: str) -> bool:
-        return fold(value) in self.employers
+        return self._employer_id(value) is not None
 
     def site_known(self, value: str, employer_id: int) -> bool:
-        return (employer_id, fold(value)) in self.sites
+        return self._site_id(value, employer_id) is not None
 
     def site(self, value: str, *, employer_id: int | None, country: str) -> int:
         """A site of the employer, by name or city; created (in `country`) when missing."""
@@ -152,8 +222,8 @@ class References:
                 % {"value": shown(value)},
                 field="site",
             )
-        key = (employer_id, fold(value))
-        if key not in self.sites:
+        found = self._site_id(value, employer_id)
+        if found is None:
             if not country:
                 raise CellError(
                     _("The site “%(value)s” is new: give the row's country so it can be created.")
@@ -176,7 +246,8 @@ class References:
             site.save()
             self._remember_site(site.pk, employer_id, value, value)
             self.created_sites.append(value)
-        return self.sites[key]
+            found = site.pk
+        return found
 
     # Languages and tags -----------------------------------------------------------------------
 
