@@ -9,14 +9,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from crm.access import role_required
-from crm.exports import csv_response
+from crm.exports import csv_response, xlsx_response
 from crm.forms import add_service_errors
 from crm.history import history_entries
 from crm.selectors import contact_search, union_search
@@ -86,10 +87,14 @@ def _export_row(consultation: Consultation) -> list[Any]:
 
 
 @role_required("outreach.export_consultations")
-def consultation_export(request: HttpRequest) -> StreamingHttpResponse:
+def consultation_export(request: HttpRequest, file_format: str = "csv") -> HttpResponseBase:
     consultations = list_query(filters=ConsultationFilterForm(request.GET or None).filters())
     # Chunks keep memory flat for a large campaign; prefetches run per chunk.
     rows = (_export_row(c) for c in consultations.iterator(chunk_size=500))
+    if file_format == "xlsx":
+        return xlsx_response(
+            header=_export_header(), rows=rows, filename="consultations.xlsx", sheet="consultations"
+        )
     return csv_response(header=_export_header(), rows=rows, filename="consultations.csv")
 
 

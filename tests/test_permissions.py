@@ -73,6 +73,7 @@ EXPECTED: dict[str, dict[str, object]] = {
     "outreach:consultation_list": expect(200, 200, 200, 200),
     "outreach:consultation_mine": expect(200, 200, 200, 200),
     "outreach:consultation_export": expect(NO, 200, 200, 200),
+    "outreach:consultation_export_xlsx": expect(NO, 200, 200, 200),
     "outreach:consultation_create": expect(200, NO, NO, 200),
     "outreach:consultation_detail": expect(200, 200, 200, 200),
     "outreach:consultation_update own": expect(200, NO, NO, 200),

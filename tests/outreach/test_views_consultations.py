@@ -360,3 +360,16 @@ def test_it_lets_the_creator_edit_but_only_the_lead_delete(
         == 302
     )
     assert not Consultation.objects.exists()
+
+
+def test_it_exports_the_filtered_list_as_xlsx_with_formulas_defused(manager_client):
+    from openpyxl import load_workbook
+
+    ConsultationFactory.create(title="=1+1", country="DE")
+    ConsultationFactory.create(title="Elsewhere", country="FR")
+    response = manager_client.get(reverse("outreach:consultation_export_xlsx"), {"country": "DE"})
+    sheet = load_workbook(io.BytesIO(response.content), read_only=True).active
+    rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert rows[0][:3] == ["Starts at", "Title", "Status"]
+    assert len(rows) == 2
+    assert rows[1][1] == "'=1+1"
