@@ -240,7 +240,8 @@ def _baseline_memory() -> float:
     code = (
         (
             "import sys; sys.path.insert(0, %r); import django, resource; django.setup(); "
-            "import crm.importing.services; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+            "import crm.importing.services; "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
         )
         .replace("%r", "{!r}")
         .format(str(ROOT))

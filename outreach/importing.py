@@ -23,7 +23,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.importing.cells import CellError, parse_country, parse_email, parse_text, split_list
-from crm.importing.records import Change, RecordImporter, RowRejectedError, outcome
+from crm.importing.records import (
+    Change,
+    RecordImporter,
+    RowRejectedError,
+    outcome,
+    same_text,
+)
 from crm.models import Contact, contact_search_text
 from crm.text import fold
 from crm.timezones import default_timezone
@@ -104,7 +110,12 @@ class ConsultationImporter(RecordImporter):
             ("status", lambda v, _row: _choice(v, Consultation.Status.choices, _("status"))),
             ("country", lambda v, _row: parse_country(v)),
             ("city", lambda v, _row: parse_text(v, limit=100)),
-            ("unions", lambda v, row: [refs.union(n, row.get("country", "")) for n in _split(v)]),
+            # Missing unions are only noted while the row is read, and created when it is
+            # saved: a row rejected for another cell created them all the same.
+            (
+                "unions",
+                lambda v, row: [refs.union_deferred(n, row.get("country", "")) for n in _split(v)],
+            ),
             ("contacts", lambda v, _row: [_person(item) for item in _split(v)]),
             ("topics", lambda v, _row: _taxonomy(Topic, v)),
             ("concerns", lambda v, _row: _taxonomy(Concern, v)),
@@ -125,16 +136,35 @@ class ConsultationImporter(RecordImporter):
     def save(self, values: dict[str, Any]) -> tuple[str, str, list[Change]]:
         if "date" not in values:
             raise RowRejectedError(_("a consultation needs a date."), "date")
-        lead = values.get("staff") or self.importer
+        if "title" not in values:
+            # A consultation is found again by its title: without one, each import of the
+            # file added the row once more (with a title made up from format and unions).
+            raise RowRejectedError(_("a consultation needs a title."), "title")
+        starts_at = self._starts_at(values)
+        existing = self._find(values, starts_at)
+        # An empty staff cell leaves an existing consultation's lead alone (it used to hand it
+        # to whoever ran the import, or reject the row when nobody did); a new one needs one.
+        lead = values.get("staff") or (existing.lead if existing else self.importer)
         if lead is None:
             raise RowRejectedError(
                 _("whose consultation is this? Fill in the staff column."), "staff"
             )
-        starts_at = self._starts_at(values)
+        if not lead.is_active and (existing is None or existing.lead != lead):
+            # As on the form: someone who has left keeps the consultations they led (so that
+            # an exported file imports back), but is given no other.
+            raise RowRejectedError(
+                _("“%(value)s” is no longer an active staff member.")
+                % {"value": lead.get_username()},
+                "staff",
+            )
+        # Who made the change is who ran the import (history and "updated by"), not the lead.
+        by = self.importer or lead
         attendees, new_people = self._attendees(values)
-        existing = self._find(values, starts_at)
         data: dict[str, Any] = {"lead": lead}
         changes: list[Change] = []
+        if existing is not None and existing.lead != lead:
+            # A filled staff cell replaces the lead, as any filled cell replaces what is stored.
+            changes.append(("lead", existing.lead.get_username(), lead.get_username()))
         fields = {
             "title": values.get("title"),
             "format": values.get("format"),
@@ -148,7 +178,7 @@ class ConsultationImporter(RecordImporter):
             if value is None:
                 continue
             old = getattr(existing, field) if existing else None
-            if existing is None or str(old) != str(value):
+            if existing is None or not same_text(str(old), str(value)):
                 data[field] = value
                 if existing is not None:
                     changes.append((field, str(old or ""), str(value)))
@@ -167,7 +197,7 @@ class ConsultationImporter(RecordImporter):
                 topics=values.get("topics", []),
                 concerns=values.get("concerns", []),
             )
-            consultation = consultation_create(data=data, by=lead)
+            consultation = consultation_create(data=data, by=by)
             return outcome(True, []), consultation.title, []
         # An existing consultation: lists are added to, never emptied.
         union_ids = set(existing.unions.values_list("pk", flat=True))
@@ -192,13 +222,15 @@ class ConsultationImporter(RecordImporter):
             ],
             new_attendees=new_people,
         )
-        consultation = consultation_update(consultation=existing, data=data, by=lead)
+        consultation = consultation_update(consultation=existing, data=data, by=by)
         return outcome(False, changes), consultation.title, changes
 
     def refs_unions(self, values: dict[str, Any]) -> list[Any]:
         from crm.models import Union
 
-        return list(Union.objects.filter(pk__in=values.get("unions", [])))
+        return list(
+            Union.objects.filter(pk__in=[self.refs.created(u) for u in values.get("unions", [])])
+        )
 
     def _starts_at(self, values: dict[str, Any]) -> datetime:
         day, at = values["date"]
@@ -209,17 +241,20 @@ class ConsultationImporter(RecordImporter):
     def _find(self, values: dict[str, Any], starts_at: datetime) -> Consultation | None:
         if "title" not in values:
             return None
-        same_day = Consultation.objects.filter(
-            starts_at__gte=starts_at - timedelta(hours=14),
-            starts_at__lt=starts_at + timedelta(hours=14),
-            title__iexact=values["title"],
-        )
+        # The local day from midnight to midnight: a window of 14 hours around the row's time
+        # missed a consultation at 23:30 when the row said 00:30 the same day.
         day = values["date"][0]
         zone = ZoneInfo(default_timezone(values.get("country", "")) or "UTC")
-        for consultation in same_day:
-            if consultation.starts_at.astimezone(zone).date() == day:
-                return consultation
-        return None
+        return (
+            Consultation.objects.filter(
+                starts_at__gte=datetime.combine(day, time(0), tzinfo=zone),
+                starts_at__lt=datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone),
+                title__iexact=values["title"],
+            )
+            .select_related("lead")
+            .order_by("starts_at", "pk")
+            .first()
+        )
 
     def _attendees(self, values: dict[str, Any]) -> tuple[list[Any], list[NewAttendee]]:
         """People of the row: existing contacts found by email or name; new ones by email."""
@@ -278,10 +313,10 @@ def _person(item: str) -> tuple[str, str]:
 
 
 def _staff(value: str) -> Any:
-    users = get_user_model().objects.filter(
-        Q(username__iexact=value) | Q(email__iexact=value), is_active=True
-    )
-    user = users.first()
+    # Former staff too (active ones first): they may lead the consultation the row matches,
+    # which an export names; save() refuses them as the lead of any other.
+    users = get_user_model().objects.filter(Q(username__iexact=value) | Q(email__iexact=value))
+    user = users.order_by("-is_active", "pk").first()
     if user is None:
         raise CellError(
             _("“%(value)s” is not a staff member's username or email.") % {"value": value}

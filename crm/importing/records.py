@@ -13,7 +13,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from crm.importing.cells import CellError, unescape
+from crm.importing.cells import CellError, shown, unescape
 from crm.importing.contacts import (
     CREATED,
     REJECTED,
@@ -26,6 +26,7 @@ from crm.importing.contacts import (
 from crm.importing.files import Line
 from crm.importing.headers import Mapping
 from crm.importing.references import References
+from crm.models import Union
 
 Parser = Callable[[str, dict[str, Any]], Any]
 Change = tuple[str, str, str]
@@ -59,6 +60,7 @@ class RecordImporter:
         self.headers = headers
         self.columns = sorted(mapping.fields.items())
         self.header_of = {name: headers[index] for index, name in self.columns}
+        self.index_of = {name: index for index, name in self.columns}
         self.user_id = user_id
         self.reason = reason[:100]
         self.on_rejected = on_rejected
@@ -79,12 +81,15 @@ class RecordImporter:
             else:
                 parsed.append((line, values))
         for done, (line, values) in enumerate(self.ordered(parsed), 1):
+            created_unions = len(self.refs.created_unions)
             try:
                 with transaction.atomic():
                     status, name, changes = self.save(values)
             except RowRejectedError as rejection:
+                self._forget_unions(created_unions)
                 self._reject(line, values, self.message(line, rejection.field, rejection.text))
             except ValidationError as error:
+                self._forget_unions(created_unions)
                 self._reject(line, values, self._explain(line, error))
             else:
                 self._count(line, status, name, changes)
@@ -95,6 +100,25 @@ class RecordImporter:
 
     def save(self, values: dict[str, Any]) -> tuple[str, str, list[Change]]:
         raise NotImplementedError
+
+    def _forget_unions(self, count: int) -> None:
+        """Unions a rejected row created (create missing unions) went with its savepoint.
+
+        References still knew them: the next row naming one got the id of a union that no
+        longer exists (Union.DoesNotExist, and the whole import failed), and the summary listed
+        it as created. The names and ids are read again from the database.
+        """
+        refs = self.refs
+        if len(refs.created_unions) == count:
+            return
+        del refs.created_unions[count:]
+        refs.unions_by_key.clear()
+        refs.union_names.clear()
+        refs.union_labels.clear()
+        for union_id, name, acronym, country in Union.objects.values_list(
+            "id", "name", "acronym", "country"
+        ):
+            refs._remember_union(union_id, name, acronym, country)
 
     # Parsing ------------------------------------------------------------------------------------
 
@@ -132,8 +156,17 @@ class RecordImporter:
         for field, errors in error.message_dict.items():
             column = self.field_column(field)
             text = " ".join(errors)
+            # The message names the value too, as the parsers' messages do: "A local's parent
+            # must be a national union" alone does not say which cell to fix.
+            value = self._cell(line, column) if field != NON_FIELD_ERRORS else ""
+            if value:
+                text = f"“{shown(value)}”: {text}"
             parts.append(self.message(line, None if field == NON_FIELD_ERRORS else column, text))
         return "; ".join(parts)
+
+    def _cell(self, line: Line, field: str) -> str:
+        index = self.index_of.get(field)
+        return unescape(line[index]) if index is not None and index < len(line) else ""
 
     def field_column(self, model_field: str) -> str:
         """The import column a model field comes from (subclasses map the names that differ)."""
@@ -162,6 +195,17 @@ class RecordImporter:
             samples.append(Sample(number=line.number, status=REJECTED, name=name, error=message))
         if self.on_rejected is not None:
             self.on_rejected(line, message)
+
+
+def same_text(old: Any, new: Any) -> bool:
+    """Equal, line endings aside. XLSX cannot keep "\r" (XML reads "\r\n" as "\n"), and text
+    areas send "\r\n": without this, every multi-line note exported to XLSX and imported back
+    counted as a change."""
+    if not (isinstance(old, str) and isinstance(new, str)):
+        return bool(old == new)
+    return old.replace("\r\n", "\n").replace("\r", "\n") == new.replace("\r\n", "\n").replace(
+        "\r", "\n"
+    )
 
 
 def outcome(new: bool, changes: list[Change]) -> str:

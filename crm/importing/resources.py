@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from import_export import resources
 from import_export.results import Error, Result, RowResult
 
+from crm.exports import safe_cell
 from crm.importing.contacts import CREATED, REJECTED, UNCHANGED, UPDATED
 from crm.importing.files import Line, Table
 from crm.importing.headers import CONTACT_COLUMNS, detect_mapping
@@ -52,10 +53,25 @@ class ContactResource(resources.ModelResource):
     def get_export_headers(self, *args: Any, **kwargs: Any) -> list[str]:
         return list(CONTACT_COLUMNS)
 
+    def get_export_order(self) -> tuple[str, ...]:
+        # The admin's export form offers a checkbox per name of this order and refuses to export
+        # when none is ticked: with no resource fields it offered none, and the admin's export
+        # page could never export anything. The importer's columns are what it offers.
+        return CONTACT_COLUMNS
+
     def export(self, queryset: Any = None, **kwargs: Any) -> tablib.Dataset:
         contacts = queryset if queryset is not None else Contact.objects.all()
+        # The columns ticked on the admin's export form, in the importer's order (all of them
+        # when called without a choice).
+        chosen = set(kwargs.get("export_fields") or CONTACT_COLUMNS)
+        keep = [index for index, name in enumerate(CONTACT_COLUMNS) if name in chosen]
         rows = contact_rows(contacts=with_list_relations(contacts.order_by("pk")))
-        return tablib.Dataset(*rows, headers=list(CONTACT_COLUMNS))
+        # Formula-like cells defused as in every other export: tablib wrote them as they were,
+        # and its XLSX writer even stored "=..." as a formula.
+        return tablib.Dataset(
+            *([safe_cell(row[index]) for index in keep] for row in rows),
+            headers=[CONTACT_COLUMNS[index] for index in keep],
+        )
 
     def import_data(
         self,

@@ -307,6 +307,7 @@ def import_job_start(*, job: ImportJob, dry_run: bool) -> ImportJob:
     if not claimed:
         raise ValidationError(_("This import is not waiting for that step."))
     job.refresh_from_db()
+    _progress_set(job, 0)  # a run again starts its bar from zero
     if job.total_rows > settings.IMPORT_BACKGROUND_ROWS:
         transaction.on_commit(lambda: tasks.import_job_run.delay(job.pk))
         return job
@@ -405,13 +406,14 @@ def import_job_cancel(*, job: ImportJob) -> ImportJob:
 # Progress -----------------------------------------------------------------------------------
 
 
-def _progress_key(job_id: int) -> str:
-    return f"import-job:{job_id}:progress"
+def _progress_key(job: ImportJob) -> str:
+    # With the upload time: a database restored or reset reuses ids, the cache remembers them.
+    return f"import-job:{job.pk}:{job.created_at.timestamp():.6f}:progress"
 
 
 def _progress_set(job: ImportJob, done: int) -> None:
     try:
-        cache.set(_progress_key(job.pk), (done, time.time()), timeout=24 * 3600)
+        cache.set(_progress_key(job), (done, time.time()), timeout=24 * 3600)
     except Exception:  # a cache outage must not stop an import; only the progress bar waits
         log.warning("could not record the progress of import %s", job.pk)
 
@@ -419,7 +421,7 @@ def _progress_set(job: ImportJob, done: int) -> None:
 def import_job_progress(job: ImportJob) -> tuple[int, float | None]:
     """Rows done by the running pass, and when the worker last said so (epoch seconds)."""
     try:
-        found = cache.get(_progress_key(job.pk))
+        found = cache.get(_progress_key(job))
     except Exception:
         found = None
     return found if found else (0, None)

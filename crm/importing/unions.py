@@ -10,6 +10,7 @@ file (rows without a parent are saved first), unless "create missing unions" is 
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 from django.core.validators import URLValidator
@@ -18,9 +19,19 @@ from django.utils.translation import gettext as _
 from crm import services
 from crm.importing.cells import CellError, parse_country, parse_text, split_list
 from crm.importing.files import Line
-from crm.importing.records import Change, RecordImporter, RowRejectedError, outcome
+from crm.importing.records import (
+    Change,
+    RecordImporter,
+    RowRejectedError,
+    outcome,
+    same_text,
+)
 from crm.models import Sector, Union
 from crm.text import fold
+
+AFFILIABLE = {Union.Kind.GLOBAL_FEDERATION, Union.Kind.NATIONAL_CENTRE}
+THOUSANDS = re.compile(r"\d{1,3}([.,]\d{3})+")
+WHOLE_DECIMAL = re.compile(r"\d+(\.0+)?")
 
 KIND_WORDS = {
     "global": Union.Kind.GLOBAL_FEDERATION,
@@ -51,7 +62,16 @@ def parse_kind(value: str) -> str:
 
 
 def parse_members(value: str) -> int:
-    digits = value.replace(" ", "").replace(",", "").replace(".", "").replace("\u202f", "")
+    text = value.replace(" ", "").replace("\u202f", "").replace("\xa0", "")
+    # "." and "," are thousands separators only before groups of three digits ("1.200.000");
+    # dropping them everywhere read "12000.0" (how pandas writes an integer column with gaps)
+    # as 120,000. A decimal is a number of members only when its decimals are zeros.
+    if THOUSANDS.fullmatch(text):
+        digits = text.replace(",", "").replace(".", "")
+    elif WHOLE_DECIMAL.fullmatch(text):
+        digits = text.partition(".")[0]
+    else:
+        digits = ""
     if not digits.isdigit() or len(digits) > 9:
         raise CellError(_("“%(value)s” is not a number of members.") % {"value": value})
     return int(digits)
@@ -126,8 +146,18 @@ class UnionImporter(RecordImporter):
         )
 
     def _find(self, name: str, country: str) -> Union | None:
-        candidates = Union.objects.filter(name__iexact=name)
-        matches = [u for u in candidates if fold(u.name) == fold(name)] or list(candidates)
+        # Accents are ignored as well as case ("Federation" is "Fédération"): name__iexact
+        # found only different cases, and the file's "Federation ..." became a second union.
+        # search_text starts with the folded name (stripped, as search_text is), so it narrows
+        # the rows to compare.
+        key = fold(name)
+        matches = [
+            u
+            for u in Union.objects.filter(search_text__startswith=key.strip())
+            if fold(u.name) == key
+        ]
+        # "Müller" and "Muller" may both exist: the one written as in the file comes first.
+        matches.sort(key=lambda u: u.name.lower() != name.lower())
         if country:
             matches = [u for u in matches if u.country == country]
         elif len(matches) > 1:
@@ -142,9 +172,19 @@ class UnionImporter(RecordImporter):
         found = []
         for name in values.get(field) or []:
             try:
-                found.append(Union.objects.get(pk=self.refs.union(name, country, kind=kind)))
+                other = Union.objects.get(pk=self.refs.union(name, country, kind=kind))
             except CellError as error:
                 raise RowRejectedError(str(error), field) from None
+            # Checked here rather than left to union_update, whose error names "affiliations":
+            # the row's message must say which column and which union are wrong.
+            if field != "parent" and other.kind not in AFFILIABLE:
+                raise RowRejectedError(
+                    _("“%(value)s” is a %(kind)s: a union is affiliated only to global "
+                      "federations and national centres.")
+                    % {"value": name, "kind": other.get_kind_display().lower()},
+                    field,
+                )  # fmt: skip
+            found.append(other)
         return found
 
     def save(self, values: dict[str, Any]) -> tuple[str, str, list[Change]]:
@@ -158,7 +198,7 @@ class UnionImporter(RecordImporter):
 
         def put(field: str, value: Any, shown: Any = None) -> None:
             old = getattr(union, field) if union is not None else None
-            if old != value:
+            if union is None or not same_text(old, value):
                 data[field] = value
                 if union is not None:
                     changes.append((field, str(old or ""), str(shown or value)))

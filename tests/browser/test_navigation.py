@@ -12,9 +12,18 @@ pytestmark = [pytest.mark.browser, live]
 # The logins `make run` prints, and what each one's navigation shows.
 EXPECTED_NAV = {
     "outreach": ["log", "consultations", "followups", "contacts", "unions"],
-    "organizer": ["consultations", "contacts", "unions", "employers"],
+    "organizer": ["consultations", "contacts", "unions", "employers", "imports"],
     "manager": ["consultations", "followups", "contacts", "unions", "employers"],
-    "admin": ["log", "consultations", "followups", "contacts", "unions", "employers", "admin"],
+    "admin": [
+        "log",
+        "consultations",
+        "followups",
+        "contacts",
+        "unions",
+        "employers",
+        "imports",
+        "admin",
+    ],
 }
 # Where signing in lands: the first item of the navigation.
 LANDING = {
