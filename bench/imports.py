@@ -162,9 +162,12 @@ def _copy(path: Path) -> float:
             "INSERT INTO crm_contact (first_name, last_name, email, phone, country, trade, "
             "timezone, notes, email_consent, email_consent_source, do_not_contact, search_text, "
             "created_at, updated_at) "
-            "SELECT first_name, last_name, email, phone, country, trade, 'Europe/Berlin', '', "
-            "'unknown', '', false, lower(first_name || ' ' || last_name || ' ' || email), now(), "
-            "now() FROM staging "
+            # The file names some people twice; the last row wins, as in the importer.
+            "SELECT DISTINCT ON (lower(email)) first_name, last_name, email, phone, country, "
+            "trade, 'Europe/Berlin', '', 'unknown', '', false, "
+            "lower(first_name || ' ' || last_name || ' ' || email), now(), now() "
+            "FROM (SELECT *, row_number() OVER () AS line FROM staging) AS rows "
+            "ORDER BY lower(email), line DESC "
             "ON CONFLICT (lower(email)) WHERE email <> '' DO UPDATE SET trade = EXCLUDED.trade, "
             "updated_at = EXCLUDED.updated_at"
         )

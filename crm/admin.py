@@ -69,6 +69,14 @@ class ContactAdmin(ImportExportMixin, SimpleHistoryAdmin):
     # Each import is an ImportJob and each change a history row; a LogEntry per row would
     # only repeat them, slowly.
     skip_admin_log = True
+
+    # The CRM's own permissions, not django-import-export's default (which is "add"/"view").
+    def has_import_permission(self, request: Any) -> bool:
+        return bool(request.user.has_perm("crm.import_contacts"))
+
+    def has_export_permission(self, request: Any) -> bool:
+        return bool(request.user.has_perm("crm.export_contacts"))
+
     list_display = [
         "last_name",
         "first_name",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,19 @@ def safe_cell(value: Any) -> Any:
         or (value.startswith("'") and value[1:].startswith((*FORMULA_STARTS, "'")))
     ):
         return "'" + value
+    return value
+
+
+# Control characters an XLSX file cannot hold (openpyxl refuses them); text imported from a CSV
+# may carry them.
+_XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def xlsx_cell(value: Any) -> Any:
+    """safe_cell, and characters XLSX cannot store shown as U+FFFD."""
+    value = safe_cell(value)
+    if isinstance(value, str):
+        return _XLSX_ILLEGAL.sub("\ufffd", value)
     return value
 
 
@@ -70,7 +84,7 @@ def xlsx_response(
     worksheet = workbook.create_sheet(title=sheet[:31])
     worksheet.append(header)
     for row in rows:
-        worksheet.append([safe_cell(cell) for cell in row])
+        worksheet.append([xlsx_cell(cell) for cell in row])
     buffer = io.BytesIO()
     workbook.save(buffer)
     response = HttpResponse(
@@ -91,7 +105,7 @@ def write_table(path: Path, *, header: list[str], rows: Iterable[list[Any]], she
         worksheet = workbook.create_sheet(title=sheet[:31])
         worksheet.append(header)
         for row in rows:
-            worksheet.append([safe_cell(cell) for cell in row])
+            worksheet.append([xlsx_cell(cell) for cell in row])
             count += 1
         workbook.save(path)
         return count

@@ -303,8 +303,12 @@ IMPORT_DIR = Path(env_str("IMPORT_DIR", str(VAR_DIR / "imports")))
 # Files with more data rows than this are previewed and imported by a Celery worker.
 IMPORT_BACKGROUND_ROWS = env_int("IMPORT_BACKGROUND_ROWS", 2000, minimum=0)
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
+# What an XLSX or ODS file (a zip) may unpack to.
+IMPORT_MAX_UNPACKED_BYTES = env_int("IMPORT_MAX_UNPACKED_BYTES", 300 * 1024 * 1024, minimum=1024)
 # A running import whose worker has not reported progress for this long has died.
 IMPORT_STALE_SECONDS = env_int("IMPORT_STALE_SECONDS", 120, minimum=5)
+# A queued import no worker has started by then is failed (and can be run again).
+IMPORT_QUEUE_TIMEOUT = env_int("IMPORT_QUEUE_TIMEOUT", 900, minimum=5)
 # Uploaded files and error reports are deleted this long after the upload.
 IMPORT_KEEP_HOURS = env_int("IMPORT_KEEP_HOURS", 24, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

@@ -32,6 +32,18 @@ def _columns(names: Sequence[str]) -> str:
     return ", ".join(connection.ops.quote_name(name) for name in names)
 
 
+def _value(value: Any) -> Any:
+    # What the ORM would store: SQLite keeps datetimes as naive UTC text, and the sqlite3
+    # module would otherwise write "+00:00" after them, which lookups would not match.
+    if isinstance(value, datetime) and not is_postgresql():
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
+
+
+def _row(row: Row) -> list[Any]:
+    return [_value(value) for value in row]
+
+
 def _pk(model: type[models.Model]) -> str:
     return str(model._meta.pk.column)
 
@@ -83,7 +95,7 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequenc
             placeholders = ", ".join(["%s"] * len(columns))
             cursor.executemany(
                 f"INSERT INTO {_table(model)} ({_columns(columns)}) VALUES ({placeholders})",
-                rows,
+                [_row(row) for row in rows],
             )
 
 
@@ -119,7 +131,7 @@ def update_rows(model: type[models.Model], columns: Sequence[str], rows: Sequenc
             cursor.executemany(
                 f"UPDATE {_table(model)} SET {assignments} "
                 f"WHERE {connection.ops.quote_name(pk)} = %s",
-                [(*row[1:], row[0]) for row in rows],
+                [_row([*row[1:], row[0]]) for row in rows],
             )
 
 
@@ -198,7 +210,7 @@ def history_copy(
                 f"SELECT {', '.join(f'source.{q(c)}' for c in tracked)}, %s, %s, "
                 f"CASE WHEN {is_new} THEN '+' ELSE '~' END, %s "
                 f"FROM {_table(model)} AS source WHERE {wanted}",
-                [stamp, reason, *is_new_params, user_id, *wanted_params],
+                [_value(stamp), reason, *is_new_params, user_id, *wanted_params],
             )
 
 
@@ -225,7 +237,7 @@ def history_snapshot(
                 f"FROM {_table(through)} AS link JOIN {_table(history)} AS version "
                 f"ON version.id = link.{q(owner)} AND version.history_date = %s "
                 f"WHERE {wanted}",
-                [stamp, *wanted_params],
+                [_value(stamp), *wanted_params],
             )
 
 

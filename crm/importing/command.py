@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from crm.importing.files import UnreadableFileError, read_table
 from crm.importing.headers import detect_mapping
 from crm.importing.models import ImportJob
-from crm.importing.services import import_job_record, records_import
+from crm.importing.services import import_job_record
 
 
 class ImportCommand(BaseCommand):
@@ -63,23 +63,14 @@ class ImportCommand(BaseCommand):
                 )
                 _job, summary = import_job_record(
                     kind=self.kind,
+                    table=table,
+                    mapping=mapping,
                     file_name=path.name,
                     user=user,
                     source=ImportJob.Source.COMMAND,
-                    headers=table.headers,
-                    mapping=mapping,
                     dry_run=options["dry_run"],
                     create_unions=options["create_unions"],
-                    run=lambda reason: records_import(
-                        kind=self.kind,
-                        table=table,
-                        mapping=mapping,
-                        dry_run=options["dry_run"],
-                        create_unions=options["create_unions"],
-                        user_id=user.pk if user else None,
-                        reason=reason,
-                        errors_to=errors,
-                    ),
+                    errors_to=errors,
                 )
         except (UnreadableFileError, OSError) as error:
             self.stderr.write(f"{path}: {error}")

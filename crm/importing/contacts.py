@@ -184,7 +184,9 @@ class ContactImporter:
         reason: str = "",
         on_rejected: Callable[[Line, str], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
+        dry_run: bool = False,
     ) -> None:
+        self.dry_run = dry_run
         self.headers = headers
         self.columns = sorted(mapping.fields.items())
         self.user_id = user_id
@@ -218,9 +220,10 @@ class ContactImporter:
         self.language_history = _snapshot_model("languages")
 
     def run(self, rows: Iterable[Line]) -> Summary:
-        if bulk.is_postgresql():
+        if bulk.is_postgresql() and not self.dry_run:
             # One import at a time: two files adding the same person at once would otherwise
-            # both find no match and both create them.
+            # both find no match and both create them. (A preview commits nothing: it need
+            # not wait, nor make others wait.)
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext('crm.contact_import'))")
         iterator = iter(rows)
@@ -429,15 +432,19 @@ class ContactImporter:
             return {}
         prefixes = {contact_search_text(*row.name_key, "") for row in rows}
         wanted = {(*row.name_key, row.values.get("union")) for row in rows}
-        condition = Q()
-        for prefix in prefixes:
-            condition |= Q(search_text__startswith=prefix)
         found: dict[tuple[str, str, Any], list[int]] = defaultdict(list)
-        candidates = list(
-            Contact.objects.filter(condition).values_list(
+        candidates: list[tuple[int, str, str, str, str]] = []
+        ordered = sorted(prefixes)
+        # One query per chunk; on SQLite a few hundred names per query, as it refuses an
+        # expression deeper than 1,000.
+        step = len(ordered) if bulk.is_postgresql() else 200
+        for start in range(0, len(ordered), step):
+            condition = Q()
+            for prefix in ordered[start : start + step]:
+                condition |= Q(search_text__startswith=prefix)
+            candidates += Contact.objects.filter(condition).values_list(
                 "id", "first_name", "last_name", "email", "phone"
             )
-        )
         self.no_email_nor_phone = {c[0] for c in candidates if not c[3] and not c[4]}
         unions: dict[int, set[int | None]] = defaultdict(set)
         for contact_id, in_union in Membership.objects.filter(
@@ -456,7 +463,7 @@ class ContactImporter:
         if not ids:
             return {}
         contacts = bulk.one_of_ids(Contact.objects.all(), sorted(ids)).order_by("pk")
-        if connection.features.has_select_for_update:
+        if connection.features.has_select_for_update and not self.dry_run:
             # Staff may be editing some of these people right now: their edit waits for the
             # import rather than being overwritten by values read before it.
             contacts = contacts.select_for_update()

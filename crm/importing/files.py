@@ -107,9 +107,18 @@ def _data_rows(rows: Iterator[list[Any]]) -> Iterator[Line]:
 
 
 def _header(rows: Iterator[Line]) -> list[str]:
-    for row in rows:
-        if any(row):
-            return list(row)
+    try:
+        for row in rows:
+            if any(row):
+                # A NUL cannot be stored (PostgreSQL text and JSON refuse it) nor mean anything
+                # in a column name.
+                return [cell.replace("\x00", "") for cell in row]
+    except UnreadableFileError:
+        raise
+    except Exception as error:
+        raise UnreadableFileError(
+            _("The file's first rows cannot be read: %(error)s") % {"error": error}
+        ) from None
     raise UnreadableFileError(_("The file has no header row."))
 
 
@@ -140,33 +149,68 @@ def _read_csv(path: Path) -> Table:
     return Table(headers=headers, rows=_guarded(stream), encoding=encoding, delimiter=delimiter)
 
 
-def _guarded(rows: Iterator[Line]) -> Iterator[Line]:
+def _guarded(rows: Iterator[Line], kind: str = "CSV") -> Iterator[Line]:
+    # A file can turn out broken halfway through (a bad byte, a truncated zip entry): that is
+    # the file's fault, reported as such, not a server error.
     try:
         yield from rows
-    except (csv.Error, UnicodeError) as error:
+    except UnreadableFileError:
+        raise
+    except Exception as error:
         raise UnreadableFileError(
-            _("The file cannot be read as CSV: %(error)s") % {"error": error}
+            _("The file cannot be read as %(kind)s: %(error)s") % {"kind": kind, "error": error}
         ) from None
+
+
+def _check_unpacked(path: Path, kind: str) -> None:
+    """Refuse a zip (XLSX, ODS) that unpacks to more than IMPORT_MAX_UNPACKED_BYTES: a few
+    kilobytes can otherwise expand to gigabytes (a "zip bomb")."""
+    from django.conf import settings
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise UnreadableFileError(
+            _("The file cannot be read as %(kind)s: %(error)s") % {"kind": kind, "error": error}
+        ) from None
+    if unpacked > settings.IMPORT_MAX_UNPACKED_BYTES:
+        raise UnreadableFileError(
+            _("The file unpacks to more than %(limit)d MB: split it into smaller files.")
+            % {"limit": settings.IMPORT_MAX_UNPACKED_BYTES // (1024 * 1024)}
+        )
 
 
 def _read_xlsx(path: Path) -> Table:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    _check_unpacked(path, "XLSX")
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
+        sheet = workbook.worksheets[0]
+    except (
+        InvalidFileException,
+        zipfile.BadZipFile,
+        KeyError,
+        OSError,
+        ValueError,
+        IndexError,
+    ) as error:
         raise UnreadableFileError(
             _("The file cannot be read as XLSX: %(error)s") % {"error": error}
         ) from None
-    sheet = workbook.worksheets[0]
+    # The sheet's declared size is the file's word, and a hostile file can declare a million
+    # rows of 16,384 columns: read only the cells that are really there.
+    sheet.reset_dimensions()
     stream = _data_rows(iter(sheet.iter_rows(values_only=True)))
-    return Table(headers=_header(stream), rows=stream)
+    return Table(headers=_header(stream), rows=_guarded(stream, "XLSX"))
 
 
 def _read_ods(path: Path) -> Table:
     import tablib
 
+    _check_unpacked(path, "ODS")
     try:
         with path.open("rb") as handle:
             dataset = tablib.Dataset().load(handle.read(), format="ods")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -64,6 +65,13 @@ class UploadForm(forms.Form):
         help_text=_("CSV (comma, semicolon or tab), XLSX or ODS; the first row names the columns."),
         widget=forms.ClearableFileInput(attrs={"accept": ACCEPTED}),
     )
+
+    def __init__(self, *args: Any, kinds: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        kind = self.fields["kind"]
+        assert isinstance(kind, forms.ChoiceField)
+        # Only what this user may import is offered (and accepted).
+        kind.choices = [(value, label) for value, label in ImportKind.choices if value in kinds]
 
     def clean_kind(self) -> str:
         return self.cleaned_data.get("kind") or ImportKind.CONTACTS

@@ -73,10 +73,13 @@ class ImportJob(models.Model):
     unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
     rejected = models.PositiveIntegerField(_("rejected"), default=0)
     errors_file = models.CharField(max_length=255, blank=True, editable=False)
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     failure = models.TextField(_("failure"), blank=True)
+    # The uploader's language: messages of a background run are written in it.
+    language = models.CharField(_("language"), max_length=16, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

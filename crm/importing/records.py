@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from crm.importing.cells import CellError, shown, unescape
@@ -56,7 +56,9 @@ class RecordImporter:
         reason: str = "",
         on_rejected: Callable[[Line, str], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
+        dry_run: bool = False,
     ) -> None:
+        self.dry_run = dry_run
         self.headers = headers
         self.columns = sorted(mapping.fields.items())
         self.header_of = {name: headers[index] for index, name in self.columns}
@@ -73,6 +75,13 @@ class RecordImporter:
         return rows
 
     def run(self, lines: Iterable[Line]) -> Summary:
+        if connection.vendor == "postgresql" and not self.dry_run:
+            # One import of a kind at a time: two files naming the same new union (or meeting)
+            # would otherwise both find none and both create it.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"crm.{type(self).__name__}"]
+                )
         parsed: list[tuple[Line, dict[str, Any]]] = []
         for line in lines:
             values, errors = self._parse(line)

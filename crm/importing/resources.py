@@ -15,12 +15,12 @@ from django.core.exceptions import ValidationError
 from import_export import resources
 from import_export.results import Error, Result, RowResult
 
-from crm.exports import safe_cell
+from crm.exports import xlsx_cell
 from crm.importing.contacts import CREATED, REJECTED, UNCHANGED, UPDATED
 from crm.importing.files import Line, Table
 from crm.importing.headers import CONTACT_COLUMNS, detect_mapping
-from crm.importing.models import ImportJob
-from crm.importing.services import contact_import, import_job_record
+from crm.importing.models import ImportJob, ImportKind
+from crm.importing.services import import_job_record
 from crm.models import Contact
 from crm.selectors import contact_rows, with_list_relations
 
@@ -67,9 +67,10 @@ class ContactResource(resources.ModelResource):
         keep = [index for index, name in enumerate(CONTACT_COLUMNS) if name in chosen]
         rows = contact_rows(contacts=with_list_relations(contacts.order_by("pk")))
         # Formula-like cells defused as in every other export: tablib wrote them as they were,
-        # and its XLSX writer even stored "=..." as a formula.
+        # and its XLSX writer even stored "=..." as a formula (and fails on control characters,
+        # whatever the format chosen: cleaned for all).
         return tablib.Dataset(
-            *([safe_cell(row[index]) for index in keep] for row in rows),
+            *([xlsx_cell(row[index]) for index in keep] for row in rows),
             headers=[CONTACT_COLUMNS[index] for index in keep],
         )
 
@@ -91,21 +92,14 @@ class ContactResource(resources.ModelResource):
         rejected: list[tuple[Line, str]] = []
         try:
             _job, summary = import_job_record(
+                kind=ImportKind.CONTACTS,
+                table=table,
+                mapping=mapping,
                 file_name=str(kwargs.get("file_name") or "admin upload"),
                 user=user,
                 source=ImportJob.Source.ADMIN,
-                headers=table.headers,
-                mapping=mapping,
                 dry_run=dry_run,
-                create_unions=False,
-                run=lambda reason: contact_import(
-                    table=table,
-                    mapping=mapping,
-                    dry_run=dry_run,
-                    user_id=getattr(user, "pk", None),
-                    reason=reason,
-                    on_rejected=lambda line, message: rejected.append((line, message)),
-                ),
+                on_rejected=lambda line, message: rejected.append((line, message)),
             )
         except Exception as error:
             if raise_errors:

@@ -20,9 +20,9 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Q
-from django.utils import timezone
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm.exports import safe_cell
@@ -60,11 +60,17 @@ def records_import(
     errors_to: IO[str] | None = None,
     on_rejected: Callable[[Line, str], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    job_id: int | None = None,
+    on_done: Callable[[Summary], object] | None = None,
 ) -> Summary:
     """Import the table's rows as records of `kind` (contacts, unions, consultations), in one
     transaction; a dry run is the same run, rolled back. Rejected rows go to `errors_to` as CSV
     with an added `error` column (and to `on_rejected`). UnreadableFileError when a column the
-    kind needs is missing."""
+    kind needs is missing.
+
+    With `job_id`, the job's row stays locked until the transaction ends, which is how
+    import_jobs_recover tells a live import from a dead one; `on_done` runs in the same
+    transaction as the data (a real import's outcome is saved with it, or not at all)."""
     missing = mapping.missing(kind)
     if missing:
         raise UnreadableFileError(
@@ -73,7 +79,7 @@ def records_import(
         )
     if errors_to is not None:
         writer = csv.writer(errors_to)
-        writer.writerow([*table.headers, "error"])
+        writer.writerow([safe_cell(header) for header in table.headers] + ["error"])
         also = on_rejected
 
         def on_rejected(line: Line, message: str) -> None:
@@ -82,6 +88,8 @@ def records_import(
                 also(line, message)
 
     with transaction.atomic():
+        if job_id is not None:
+            list(ImportJob.objects.select_for_update().filter(pk=job_id).values_list("pk"))
         importer = _importer(kind)(
             headers=table.headers,
             mapping=mapping,
@@ -90,64 +98,126 @@ def records_import(
             reason=reason,
             on_rejected=on_rejected,
             on_progress=on_progress,
+            dry_run=dry_run,
         )
         summary: Summary = importer.run(table.rows)
         if dry_run:
             transaction.set_rollback(True)
+        elif on_done is not None:
+            on_done(summary)
     return summary
 
 
-def contact_import(**kwargs: Any) -> Summary:
+def contact_import(
+    *,
+    table: Table,
+    mapping: Mapping,
+    dry_run: bool,
+    create_unions: bool = False,
+    user_id: int | None = None,
+    reason: str = "",
+    errors_to: IO[str] | None = None,
+    on_rejected: Callable[[Line, str], None] | None = None,
+) -> Summary:
     """records_import of contacts: the one implementation behind the import pages, the
     import_contacts command and the admin's import button."""
-    return records_import(kind=ImportKind.CONTACTS, **kwargs)
+    return records_import(
+        kind=ImportKind.CONTACTS,
+        table=table,
+        mapping=mapping,
+        dry_run=dry_run,
+        create_unions=create_unions,
+        user_id=user_id,
+        reason=reason,
+        errors_to=errors_to,
+        on_rejected=on_rejected,
+    )
+
+
+# Who may import what: organizers import contacts and unions; historical consultations are
+# written with someone else as their lead, which only those who may edit anyone's may do.
+KIND_PERMISSIONS = {
+    ImportKind.CONTACTS: ("crm.import_contacts",),
+    ImportKind.UNIONS: ("crm.import_contacts", "crm.add_union", "crm.change_union"),
+    ImportKind.CONSULTATIONS: (
+        "crm.import_contacts",
+        "outreach.add_consultation",
+        "outreach.change_any_consultation",
+    ),
+}
+
+
+def can_import(user: Any, kind: str) -> bool:
+    return bool(user.has_perms(KIND_PERMISSIONS[ImportKind(kind)]))
 
 
 # Jobs ---------------------------------------------------------------------------------------
 
+# Statuses a job's mapping may change in (and a preview start from).
+MAPPABLE = (ImportJob.Status.UPLOADED, ImportJob.Status.PREVIEWED, ImportJob.Status.FAILED)
+
 
 def import_job_record(
     *,
+    kind: str,
+    table: Table,
+    mapping: Mapping,
     file_name: str,
     user: Any,
     source: str,
-    headers: list[str],
-    mapping: Mapping,
     dry_run: bool,
-    create_unions: bool,
-    run: Callable[[str], Summary],
-    kind: str = ImportKind.CONTACTS,
+    create_unions: bool = False,
+    errors_to: IO[str] | None = None,
+    on_rejected: Callable[[Line, str], None] | None = None,
 ) -> tuple[ImportJob, Summary]:
-    """Run an import that happens in the caller's process (command line, admin) as a job of the
-    import history: who, when, which file, the outcome and how long it took."""
+    """Run an import in the caller's process (command line, admin) as a job of the import
+    history: who, when, which file, the outcome and how long it took."""
     job = ImportJob.objects.create(
         kind=kind,
         source=source,
         created_by=user if getattr(user, "is_authenticated", False) else None,
         file_name=Path(file_name).name[:255],
-        headers=headers,
+        headers=table.headers,
         mapping={str(index): name for index, name in mapping.fields.items()},
         create_unions=create_unions,
         dry_run=dry_run,
         status=ImportJob.Status.RUNNING,
         started_at=timezone.now(),
         attempts=1,
+        language=translation.get_language() or "",
     )
+
+    def outcome(summary: Summary) -> dict[str, Any]:
+        return {
+            "status": ImportJob.Status.PREVIEWED if dry_run else ImportJob.Status.DONE,
+            "finished_at": timezone.now(),
+            "total_rows": summary.rows,
+            "preview": _summary_json(summary),
+            **({} if dry_run else dict(summary.counts)),
+        }
+
     try:
-        summary = run(_("Import #%(id)d (%(file)s)") % {"id": job.pk, "file": job.file_name})
+        summary = records_import(
+            kind=kind,
+            table=table,
+            mapping=mapping,
+            dry_run=dry_run,
+            create_unions=create_unions,
+            user_id=getattr(user, "pk", None),
+            reason=_("Import #%(id)d (%(file)s)") % {"id": job.pk, "file": job.file_name},
+            errors_to=errors_to,
+            on_rejected=on_rejected,
+            on_progress=lambda done: _progress_set(job, done),
+            job_id=job.pk,
+            on_done=lambda summary: ImportJob.objects.filter(pk=job.pk).update(**outcome(summary)),
+        )
     except Exception as error:
         ImportJob.objects.filter(pk=job.pk).update(
             status=ImportJob.Status.FAILED, finished_at=timezone.now(), failure=str(error)[:2000]
         )
         raise
-    counts = summary.counts
-    ImportJob.objects.filter(pk=job.pk).update(
-        status=ImportJob.Status.PREVIEWED if dry_run else ImportJob.Status.DONE,
-        finished_at=timezone.now(),
-        total_rows=summary.rows,
-        preview=_summary_json(summary),
-        **({} if dry_run else {status: counts[status] for status in counts}),
-    )
+    if dry_run:
+        ImportJob.objects.filter(pk=job.pk).update(**outcome(summary))
     job.refresh_from_db()
     return job, summary
 
@@ -174,6 +244,7 @@ def import_job_create(
         source=source,
         created_by=user if getattr(user, "is_authenticated", False) else None,
         file_name=file_name,
+        language=translation.get_language() or "",
     )
     folder = _folder(job)
     folder.mkdir(parents=True, exist_ok=True)
@@ -191,21 +262,28 @@ def import_job_create(
                 handle.write(chunk)
         table = read_table(path, name=file_name)
         total = sum(1 for _row in table.rows)
-    except UnreadableFileError as error:
+        if total == 0:
+            raise UnreadableFileError(_("The file has a header row but no data rows."))
+        mapping = _remembered_mapping(table.headers, kind) or detect_mapping(table.headers, kind)
+        job.stored_file = path.name
+        job.file_size = size
+        job.total_rows = total
+        job.headers = table.headers
+        job.mapping = {str(index): name for index, name in mapping.fields.items()}
+        job.save()
+    except Exception as error:
+        # Whatever a hostile or broken file makes the readers raise: nothing of it is kept,
+        # and the organizer gets a sentence rather than a server error.
         shutil.rmtree(folder, ignore_errors=True)
         job.delete()
-        raise ValidationError(str(error), code="unreadable") from None
-    if total == 0:
-        shutil.rmtree(folder, ignore_errors=True)
-        job.delete()
-        raise ValidationError(_("The file has a header row but no data rows."), code="empty")
-    mapping = _remembered_mapping(table.headers, kind) or detect_mapping(table.headers, kind)
-    job.stored_file = path.name
-    job.file_size = size
-    job.total_rows = total
-    job.headers = table.headers
-    job.mapping = {str(index): name for index, name in mapping.fields.items()}
-    job.save()
+        if isinstance(error, UnreadableFileError):
+            raise ValidationError(str(error), code="unreadable") from None
+        log.warning("upload %r could not be read", file_name, exc_info=True)
+        raise ValidationError(
+            _("The file cannot be read as a spreadsheet (%(error)s).")
+            % {"error": type(error).__name__},
+            code="unreadable",
+        ) from None
     return job
 
 
@@ -237,8 +315,6 @@ def import_job_map(
 ) -> ImportJob:
     """Set which column is which field (column index -> field; unmapped columns are ignored),
     and start the preview with it."""
-    if job.status not in {ImportJob.Status.UPLOADED, ImportJob.Status.PREVIEWED}:
-        raise ValidationError(_("This import has started: its mapping can no longer change."))
     chosen = {index: name for index, name in fields.items() if name}
     unknown = set(chosen.values()) - set(COLUMNS_BY_KIND[job.kind])
     if unknown or any(not 0 <= index < len(job.headers) for index in chosen):
@@ -266,11 +342,17 @@ def import_job_map(
             kind=job.kind,
             user=user,
         )
-    job.mapping = {str(index): name for index, name in sorted(chosen.items())}
-    job.create_unions = create_unions
-    job.status = ImportJob.Status.UPLOADED
-    job.preview = {}
-    job.save(update_fields=["mapping", "create_unions", "status", "preview"])
+    # Only while no pass is queued or running: a mapping sent from another tab meanwhile must
+    # not change what a running import reads.
+    changed = ImportJob.objects.filter(pk=job.pk, status__in=MAPPABLE).update(
+        mapping={str(index): name for index, name in sorted(chosen.items())},
+        create_unions=create_unions,
+        status=ImportJob.Status.UPLOADED,
+        preview={},
+    )
+    if not changed:
+        raise ValidationError(_("This import has started: its mapping can no longer change."))
+    job.refresh_from_db()
     return import_job_start(job=job, dry_run=True)
 
 
@@ -291,56 +373,95 @@ def saved_mapping_save(*, name: str, columns: dict[str, str], kind: str, user: A
 
 
 def import_job_start(*, job: ImportJob, dry_run: bool) -> ImportJob:
-    """Preview (dry_run) or import the file: now for small files, on a worker for large ones."""
+    """Preview (dry_run) or import the file: now for small files, on a worker for large ones.
+
+    The import itself only follows its preview, or a failed import being run again.
+    """
     from crm import tasks
 
-    allowed = (
-        {ImportJob.Status.UPLOADED, ImportJob.Status.PREVIEWED, ImportJob.Status.FAILED}
-        if dry_run
-        else {ImportJob.Status.PREVIEWED, ImportJob.Status.FAILED}
-    )
-    if not (_folder(job) / job.stored_file).exists():
+    status = ImportJob.objects.filter(pk=job.pk)
+    if dry_run:
+        allowed = status.filter(status__in=MAPPABLE)
+    else:
+        allowed = status.filter(
+            Q(status=ImportJob.Status.PREVIEWED) | Q(status=ImportJob.Status.FAILED, dry_run=False)
+        )
+    if not job.stored_file or not (_folder(job) / job.stored_file).exists():
         raise ValidationError(_("The uploaded file is no longer kept: upload it again."))
-    claimed = ImportJob.objects.filter(pk=job.pk, status__in=allowed).update(
-        status=ImportJob.Status.QUEUED, dry_run=dry_run, failure=""
-    )
-    if not claimed:
+    if not allowed.update(
+        status=ImportJob.Status.QUEUED, dry_run=dry_run, failure="", queued_at=timezone.now()
+    ):
         raise ValidationError(_("This import is not waiting for that step."))
     job.refresh_from_db()
     _progress_set(job, 0)  # a run again starts its bar from zero
-    if job.total_rows > settings.IMPORT_BACKGROUND_ROWS:
-        transaction.on_commit(lambda: tasks.import_job_run.delay(job.pk))
-        return job
-    return import_job_run(job_id=job.pk)
+    if job.total_rows <= settings.IMPORT_BACKGROUND_ROWS:
+        return import_job_run(job_id=job.pk)
+
+    def enqueue() -> None:
+        try:
+            tasks.import_job_run.delay(job.pk)
+        except Exception:
+            # The broker is down: say so on the job, which can be run again, rather than
+            # leave it queued with no task to run it.
+            log.exception("import %s could not be queued", job.pk)
+            ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(
+                status=ImportJob.Status.FAILED,
+                finished_at=timezone.now(),
+                failure=_("The import could not be handed to a worker; run it again later."),
+            )
+
+    transaction.on_commit(enqueue)
+    job.refresh_from_db()
+    return job
 
 
 def import_job_run(*, job_id: int) -> ImportJob:
     """Run a queued job's pass. Only the caller that moves it from queued to running goes on."""
-    now = timezone.now()
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
-        status=ImportJob.Status.RUNNING, started_at=now, finished_at=None
+        status=ImportJob.Status.RUNNING,
+        started_at=timezone.now(),
+        finished_at=None,
+        attempts=F("attempts") + 1,
     )
     job = ImportJob.objects.get(pk=job_id)
     if not claimed:
         return job
-    ImportJob.objects.filter(pk=job_id).update(attempts=job.attempts + 1)
     _progress_set(job, 0)
     folder = _folder(job)
     errors_path = folder / ("preview-errors.csv" if job.dry_run else "errors.csv")
+
+    def finished(summary: Summary) -> None:
+        # In the import's own transaction: the data and "done" are saved together or not at all.
+        ImportJob.objects.filter(pk=job_id).update(
+            status=ImportJob.Status.DONE,
+            finished_at=timezone.now(),
+            created=summary.counts["created"],
+            updated=summary.counts["updated"],
+            unchanged=summary.counts["unchanged"],
+            rejected=summary.counts["rejected"],
+            errors_file=errors_path.name if summary.counts["rejected"] else "",
+            stored_file="",
+            preview={**job.preview, "result": _summary_json(summary)},
+        )
+
     try:
-        table = read_table(folder / job.stored_file, name=job.file_name)
-        with errors_path.open("w", encoding="utf-8-sig", newline="") as errors:
-            summary = records_import(
-                kind=job.kind,
-                table=table,
-                mapping=job_mapping(job),
-                dry_run=job.dry_run,
-                create_unions=job.create_unions,
-                user_id=job.created_by_id,
-                reason=_("Import #%(id)d (%(file)s)") % {"id": job.pk, "file": job.file_name},
-                errors_to=errors,
-                on_progress=lambda done: _progress_set(job, done),
-            )
+        # Messages go in the language of the organizer who uploaded the file.
+        with translation.override(job.language or None):
+            table = read_table(folder / job.stored_file, name=job.file_name)
+            with errors_path.open("w", encoding="utf-8-sig", newline="") as errors:
+                summary = records_import(
+                    kind=job.kind,
+                    table=table,
+                    mapping=job_mapping(job),
+                    dry_run=job.dry_run,
+                    create_unions=job.create_unions,
+                    user_id=job.created_by_id,
+                    reason=_("Import #%(id)d (%(file)s)") % {"id": job.pk, "file": job.file_name},
+                    errors_to=errors,
+                    on_progress=lambda done: _progress_set(job, done),
+                    job_id=job.pk,
+                    on_done=finished,
+                )
     except Exception as error:
         # Anything at all: the transaction is rolled back, and the organizer must see why
         # rather than a job that stays "running" for ever.
@@ -357,27 +478,18 @@ def import_job_run(*, job_id: int) -> ImportJob:
         errors_path.unlink(missing_ok=True)
         job.refresh_from_db()
         return job
-    result = _summary_json(summary)
-    update: dict[str, Any] = {"finished_at": timezone.now()}
     if job.dry_run:
-        update.update(status=ImportJob.Status.PREVIEWED, preview=result)
-    else:
-        update.update(
-            status=ImportJob.Status.DONE,
-            created=summary.counts["created"],
-            updated=summary.counts["updated"],
-            unchanged=summary.counts["unchanged"],
-            rejected=summary.counts["rejected"],
-            errors_file=errors_path.name if summary.counts["rejected"] else "",
-            stored_file="",
-            preview={**job.preview, "result": result},
+        ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(
+            status=ImportJob.Status.PREVIEWED,
+            finished_at=timezone.now(),
+            preview=_summary_json(summary),
         )
+    else:
         # The source file is personal data: kept no longer than the import needs it.
         (folder / job.stored_file).unlink(missing_ok=True)
         (folder / "preview-errors.csv").unlink(missing_ok=True)
         if not summary.counts["rejected"]:
             errors_path.unlink(missing_ok=True)
-    ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(**update)
     job.refresh_from_db()
     return job
 
@@ -393,7 +505,8 @@ def _summary_json(summary: Summary) -> dict[str, Any]:
 
 
 def import_job_cancel(*, job: ImportJob) -> ImportJob:
-    cancellable = {ImportJob.Status.UPLOADED, ImportJob.Status.PREVIEWED, ImportJob.Status.FAILED}
+    # A queued job too: its task, when it comes, finds it cancelled and does nothing.
+    cancellable = {*MAPPABLE, ImportJob.Status.QUEUED}
     if not ImportJob.objects.filter(pk=job.pk, status__in=cancellable).update(
         status=ImportJob.Status.CANCELLED, finished_at=timezone.now()
     ):
@@ -428,29 +541,40 @@ def import_job_progress(job: ImportJob) -> tuple[int, float | None]:
 
 
 def import_jobs_recover() -> int:
-    """Fail running jobs whose worker stopped reporting (killed, or its machine lost).
+    """Fail running jobs whose worker died (killed, or its machine lost), and queued jobs no
+    worker took. Neither wrote anything: the organizer can run them again.
 
-    Their transaction died with the worker's connection, so nothing of them was saved; the
-    organizer can run them again.
+    A live run holds its job's row locked until its transaction ends (records_import), so on
+    PostgreSQL a running job whose row can be locked has no run left. SQLite has no row locks:
+    there, a run that stopped reporting progress is taken for dead.
     """
+    now = timezone.now()
     stale_after = settings.IMPORT_STALE_SECONDS
-    now = time.time()
     failed = 0
-    for job in ImportJob.objects.filter(
-        status=ImportJob.Status.RUNNING,
-        started_at__lt=timezone.now() - timedelta(seconds=stale_after),
-    ):
-        _done, beat = import_job_progress(job)
-        if beat is not None and now - beat < stale_after:
-            continue
-        failed += ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
-            status=ImportJob.Status.FAILED,
-            finished_at=timezone.now(),
-            failure=_(
-                "The worker running this import stopped before it finished; nothing was saved. "
-                "Run it again."
-            ),
-        )
+    with transaction.atomic():
+        for job in ImportJob.objects.select_for_update(skip_locked=True).filter(
+            status=ImportJob.Status.RUNNING, started_at__lt=now - timedelta(seconds=stale_after)
+        ):
+            if not connection.features.has_select_for_update:
+                _done, beat = import_job_progress(job)
+                if beat is not None and time.time() - beat < stale_after:
+                    continue
+            failed += ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
+                status=ImportJob.Status.FAILED,
+                finished_at=now,
+                failure=_(
+                    "The worker running this import stopped before it finished; nothing was "
+                    "saved. Run it again."
+                ),
+            )
+    failed += ImportJob.objects.filter(
+        status=ImportJob.Status.QUEUED,
+        queued_at__lt=now - timedelta(seconds=settings.IMPORT_QUEUE_TIMEOUT),
+    ).update(
+        status=ImportJob.Status.FAILED,
+        finished_at=now,
+        failure=_("No worker started this import; nothing was saved. Run it again."),
+    )
     return failed
 
 

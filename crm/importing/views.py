@@ -6,7 +6,7 @@ import time
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from crm.access import role_required
 from crm.importing import selectors, services
 from crm.importing.forms import MappingForm, UploadForm, field_label
-from crm.importing.models import ImportJob
+from crm.importing.models import ImportJob, ImportKind
 
 PERMISSION = "crm.import_contacts"
 
@@ -26,6 +26,8 @@ def _job(request: HttpRequest, pk: int) -> ImportJob:
     job = selectors.import_jobs_visible_to(request.user).filter(pk=pk).first()
     if job is None:
         raise Http404
+    if not services.can_import(request.user, job.kind):
+        raise PermissionDenied(job.kind)
     return job
 
 
@@ -38,7 +40,8 @@ def import_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(PERMISSION)
 def import_create(request: HttpRequest) -> HttpResponse:
-    form = UploadForm(request.POST or None, request.FILES or None)
+    kinds = [kind for kind in ImportKind if services.can_import(request.user, kind)]
+    form = UploadForm(request.POST or None, request.FILES or None, kinds=kinds)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:

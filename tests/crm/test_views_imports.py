@@ -206,3 +206,19 @@ def test_it_hides_other_organizers_imports(organizer_client, union, django_user_
     assert "list.csv" in page
     assert "theirs.csv" not in page
     assert organizer_client.get(reverse("crm:import_detail", args=[other.pk])).status_code == 404
+
+
+def test_it_offers_organizers_no_consultation_import(organizer_client, organizer):
+    page = organizer_client.get(reverse("crm:import_create")).content.decode()
+    assert 'value="unions"' in page
+    assert 'value="consultations"' not in page
+    upload = SimpleUploadedFile("meetings.csv", b"date,title\n2025-01-01,Visit\n")
+    response = organizer_client.post(
+        reverse("crm:import_create"), {"file": upload, "kind": "consultations"}
+    )
+    assert response.status_code == 200
+    assert not ImportJob.objects.exists()
+    theirs = ImportJob.objects.create(
+        source=ImportJob.Source.WEB, file_name="m.csv", kind="consultations", created_by=organizer
+    )
+    assert organizer_client.get(reverse("crm:import_detail", args=[theirs.pk])).status_code == 403
