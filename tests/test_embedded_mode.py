@@ -116,3 +116,33 @@ def test_it_runs_web_worker_and_beat_without_any_server(embedded_env, tmp_path):
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_it_imports_and_exports_on_sqlite(embedded_env, tmp_path):
+    """The bulk writes' SQLite path: ids, history rows and their dates, a second run unchanged."""
+    _manage(embedded_env, "migrate", "--no-input")
+    _manage(embedded_env, "seed_demo", "--contacts", "5")
+    people = tmp_path / "people.csv"
+    rows = ["first_name,last_name,email,union,country,languages,tags"]
+    rows += [f"Zoë,Novák-{n},zoe{n}@example.cz,IG Metall,DE,de;cs,site visit" for n in range(2500)]
+    rows += [f"Jiří,Dvořák-{n},,,CZ,,," for n in range(1200)]  # by name: over 1,000 names
+    people.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    first = _manage(embedded_env, "import_contacts", str(people))
+    assert first.strip().splitlines()[-1] == "created=3700 updated=0 unchanged=0 rejected=0"
+    again = _manage(embedded_env, "import_contacts", str(people))
+    assert again.strip().splitlines()[-1] == "created=0 updated=0 unchanged=3700 rejected=0"
+    exported = tmp_path / "contacts.xlsx"
+    _manage(embedded_env, "export_contacts", str(exported))
+    back = _manage(embedded_env, "import_contacts", str(exported))
+    assert back.strip().splitlines()[-1] == "created=0 updated=0 unchanged=3705 rejected=0"
+    check = _manage(
+        embedded_env,
+        "shell",
+        "-c",
+        "from crm.models import Contact; from crm.history import history_entries; "
+        "c = Contact.objects.get(email='zoe7@example.cz'); "
+        "print(c.history.count(), len(history_entries(obj=c)), "
+        "Contact.history.filter(history_date__lte=c.updated_at, id=c.pk).count(), "
+        "sorted(c.languages.values_list('code', flat=True)))",
+    )
+    assert check.strip() == "1 1 1 ['cs', 'de']"
