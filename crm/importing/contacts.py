@@ -445,6 +445,8 @@ class ContactImporter:
             candidates += Contact.objects.filter(condition).values_list(
                 "id", "first_name", "last_name", "email", "phone"
             )
+        # A contact named "Dvořák-12" answers the prefix "dvořák-1" too, maybe in two batches.
+        candidates = list({row[0]: row for row in candidates}.values())
         self.no_email_nor_phone = {c[0] for c in candidates if not c[3] and not c[4]}
         unions: dict[int, set[int | None]] = defaultdict(set)
         for contact_id, in_union in Membership.objects.filter(

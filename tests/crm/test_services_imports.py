@@ -99,7 +99,7 @@ def test_it_lets_a_queued_job_be_cancelled():
     assert services.import_job_run(job_id=job.pk).status == ImportJob.Status.CANCELLED
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_it_never_fails_a_run_whose_transaction_is_alive(postgres, settings):
     settings.IMPORT_STALE_SECONDS = 5
     job = _job()
