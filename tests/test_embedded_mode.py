@@ -145,4 +145,4 @@ def test_it_imports_and_exports_on_sqlite(embedded_env, tmp_path):
         "Contact.history.filter(history_date__lte=c.updated_at, id=c.pk).count(), "
         "sorted(c.languages.values_list('code', flat=True)))",
     )
-    assert check.strip() == "1 1 1 ['cs', 'de']"
+    assert check.strip().splitlines()[-1] == "1 1 1 ['cs', 'de']"
