@@ -69,6 +69,7 @@ class RecordImporter:
         self.on_progress = on_progress
         self.refs = References(create_unions=create_unions, user_id=user_id)
         self.summary = Summary()
+        self._rejected: list[tuple[Line, str, str]] = []
 
     def ordered(self, rows: list[tuple[Line, dict[str, Any]]]) -> list[tuple[Line, dict[str, Any]]]:
         """The order rows are saved in (the file's, unless a subclass needs parents first)."""
@@ -104,6 +105,7 @@ class RecordImporter:
                 self._count(line, status, name, changes)
             if self.on_progress is not None and done % 100 == 0:
                 self.on_progress(done)
+        self._report_rejected()
         self.summary.created_unions = self.refs.created_unions
         return self.summary
 
@@ -197,13 +199,21 @@ class RecordImporter:
             )
 
     def _reject(self, line: Line, values: dict[str, Any], message: str) -> None:
+        # Kept until the end, then reported in the file's order: rows are not saved in it
+        # (parents first), and a person fixing the error file reads it top to bottom.
         self.summary.counts[REJECTED] += 1
-        samples = self.summary.samples[REJECTED]
-        if len(samples) < SAMPLES_PER_STATUS:
-            name = str(values.get("name") or values.get("title") or "")
-            samples.append(Sample(number=line.number, status=REJECTED, name=name, error=message))
-        if self.on_rejected is not None:
-            self.on_rejected(line, message)
+        name = str(values.get("name") or values.get("title") or "")
+        self._rejected.append((line, name, message))
+
+    def _report_rejected(self) -> None:
+        for line, name, message in sorted(self._rejected, key=lambda item: item[0].number):
+            samples = self.summary.samples[REJECTED]
+            if len(samples) < SAMPLES_PER_STATUS:
+                samples.append(
+                    Sample(number=line.number, status=REJECTED, name=name, error=message)
+                )
+            if self.on_rejected is not None:
+                self.on_rejected(line, message)
 
 
 def same_text(old: Any, new: Any) -> bool:

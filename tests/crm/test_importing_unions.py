@@ -741,3 +741,30 @@ def test_it_writes_nothing_when_the_import_fails_midway(tmp_path, monkeypatch):
     assert "nothing was saved" in err
     assert not Union.objects.exists()
     assert ImportJob.objects.get().status == ImportJob.Status.FAILED
+
+
+def test_it_reports_rejected_rows_in_the_files_order(tmp_path):
+    from crm.importing.files import read_table
+    from crm.importing.headers import detect_mapping
+    from crm.importing.services import records_import
+
+    path = tmp_path / "unions.csv"
+    path.write_text(
+        "name,country,parent,members\n"
+        "Local A,DE,No Such Union,\n"  # saved last (it has a parent), rejected
+        "Bad Members,DE,,many\n"  # rejected while reading
+        "Fine Union,DE,,\n"
+        "Local B,DE,Fine Union,lots\n",  # rejected while reading
+        encoding="utf-8",
+    )
+    table = read_table(path)
+    seen: list[int] = []
+    summary = records_import(
+        kind="unions",
+        table=table,
+        mapping=detect_mapping(table.headers, "unions"),
+        dry_run=True,
+        on_rejected=lambda line, message: seen.append(line.number),
+    )
+    assert seen == [2, 3, 5]
+    assert [sample.number for sample in summary.samples["rejected"]] == [2, 3, 5]
