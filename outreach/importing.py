@@ -22,13 +22,22 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.importing.cells import CellError, parse_country, parse_email, parse_text, split_list
+from crm.importing.cells import (
+    CellError,
+    parse_choice,
+    parse_country,
+    parse_email,
+    parse_text,
+    same_text,
+    split_list,
+    split_names,
+)
+from crm.importing.headers import split_full_name
 from crm.importing.records import (
     Change,
     RecordImporter,
     RowRejectedError,
     outcome,
-    same_text,
 )
 from crm.models import Contact, contact_search_text
 from crm.text import fold
@@ -71,17 +80,6 @@ def parse_when(value: str) -> tuple[date, time | None]:
     return day, at
 
 
-def _choice(value: str, choices: list[tuple[str, Any]], what: str) -> str:
-    key = fold(value).replace("_", " ").strip()
-    for code, label in choices:
-        if key in {fold(code).replace("_", " "), fold(str(label))}:
-            return code
-    raise CellError(
-        _("“%(value)s” is not a %(what)s; use one of: %(choices)s.")
-        % {"value": value, "what": what, "choices": ", ".join(code for code, _l in choices)}
-    )
-
-
 def _taxonomy(model: type[Topic] | type[Concern], value: str) -> list[int]:
     known: dict[str, int] = {}
     for entry in model.objects.all():
@@ -106,27 +104,47 @@ class ConsultationImporter(RecordImporter):
         self.parsers = [
             ("date", lambda v, _row: parse_when(v)),
             ("title", lambda v, _row: parse_text(v, limit=200)),
-            ("format", lambda v, _row: _choice(v, Consultation.Format.choices, _("format"))),
-            ("status", lambda v, _row: _choice(v, Consultation.Status.choices, _("status"))),
+            (
+                "format",
+                lambda v, _row: parse_choice(
+                    v,
+                    Consultation.Format.choices,
+                    message=_("“%(value)s” is not a format; use one of: %(choices)s."),
+                ),
+            ),
+            (
+                "status",
+                lambda v, _row: parse_choice(
+                    v,
+                    Consultation.Status.choices,
+                    message=_("“%(value)s” is not a status; use one of: %(choices)s."),
+                ),
+            ),
             ("country", lambda v, _row: parse_country(v)),
             ("city", lambda v, _row: parse_text(v, limit=100)),
             # Missing unions are only noted while the row is read, and created when it is
             # saved: a row rejected for another cell created them all the same.
             (
                 "unions",
-                lambda v, row: [refs.union_deferred(n, row.get("country", "")) for n in _split(v)],
+                lambda v, row: [
+                    refs.union_deferred(n, row.get("country", "")) for n in split_names(v)
+                ],
             ),
-            ("contacts", lambda v, _row: [_person(item) for item in _split(v)]),
+            ("contacts", lambda v, _row: [_person(item) for item in split_names(v)]),
             ("topics", lambda v, _row: _taxonomy(Topic, v)),
             ("concerns", lambda v, _row: _taxonomy(Concern, v)),
             (
                 "position",
-                lambda v, _row: _choice(v, Consultation.Position.choices, _("position")),
+                lambda v, _row: parse_choice(
+                    v,
+                    Consultation.Position.choices,
+                    message=_("“%(value)s” is not a position; use one of: %(choices)s."),
+                ),
             ),
             ("summary", lambda v, _row: parse_text(v, limit=32_767)),
             ("staff", lambda v, _row: _staff(v)),
         ]
-        self.importer = refs._user()
+        self.importer = refs.user
 
     def field_column(self, model_field: str) -> str:
         return {"starts_at": "date", "lead": "staff", "attendees": "contacts"}.get(
@@ -265,7 +283,7 @@ class ConsultationImporter(RecordImporter):
             if email:
                 contact = Contact.objects.filter(email__iexact=email).first()
             elif name:
-                key = contact_search_text(*_names(name), "")
+                key = contact_search_text(*split_full_name(name), "")
                 matches = [
                     c
                     for c in Contact.objects.filter(search_text__startswith=key)[:5]
@@ -288,18 +306,9 @@ class ConsultationImporter(RecordImporter):
                         % {"value": email},
                         "contacts",
                     )
-                first, last = _names(name)
+                first, last = split_full_name(name)
                 new.append(NewAttendee(first_name=first, last_name=last, email=email))
         return found, new
-
-
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.split(";") if part.strip()]
-
-
-def _names(name: str) -> tuple[str, str]:
-    first, _space, last = " ".join(name.split()).rpartition(" ")
-    return (first, last) if first else ("", last)
 
 
 def _person(item: str) -> tuple[str, str]:

@@ -8,7 +8,7 @@ CellError with a message that names the value. Parsers of values that repeat dow
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import phonenumbers
@@ -131,35 +131,43 @@ def parse_timezone(value: str) -> str:
     return value
 
 
-def _choice_lookup(choices: Iterable[tuple[str, Any]]) -> dict[str, str]:
-    lookup = {}
+def parse_choice(
+    value: str,
+    choices: Iterable[tuple[str, Any]],
+    *,
+    message: str,
+    aliases: Mapping[str, str] | None = None,
+) -> str:
+    """The code of a choice written as its code ("shop_steward"), its code with spaces, or its
+    label ("Shop steward"), case and accents ignored; `aliases` add other words. Otherwise
+    CellError with `message`, a text with %(value)s and %(choices)s in it."""
+    key = fold(value).replace("_", " ").strip()
+    codes = []
     for code, label in choices:
-        lookup[fold(code)] = code
-        lookup[fold(code.replace("_", " "))] = code
-        lookup[fold(str(label))] = code
-    return lookup
+        codes.append(code)
+        if key in {fold(code).replace("_", " "), fold(str(label))}:
+            return code
+    if aliases and key in aliases:
+        return aliases[key]
+    raise CellError(message % {"value": shown(value), "choices": ", ".join(codes)})
 
 
 @functools.lru_cache(maxsize=1024)
 def parse_trade(value: str) -> str:
-    code = _choice_lookup(Trade.choices).get(fold(value))
-    if code is None:
-        raise CellError(
-            _("“%(value)s” is not a trade this CRM knows; use one of: %(choices)s.")
-            % {"value": shown(value), "choices": ", ".join(Trade.values)}
-        )
-    return code
+    return parse_choice(
+        value,
+        Trade.choices,
+        message=_("“%(value)s” is not a trade this CRM knows; use one of: %(choices)s."),
+    )
 
 
 @functools.lru_cache(maxsize=1024)
 def parse_role(value: str) -> str:
-    code = _choice_lookup(Membership.Role.choices).get(fold(value))
-    if code is None:
-        raise CellError(
-            _("“%(value)s” is not a union role; use one of: %(choices)s.")
-            % {"value": shown(value), "choices": ", ".join(Membership.Role.values)}
-        )
-    return code
+    return parse_choice(
+        value,
+        Membership.Role.choices,
+        message=_("“%(value)s” is not a union role; use one of: %(choices)s."),
+    )
 
 
 def parse_consent(value: str) -> str:
@@ -180,6 +188,25 @@ def split_list(value: str) -> list[str]:
         if item and item.casefold() not in seen:
             seen[item.casefold()] = item
     return list(seen.values())
+
+
+def split_names(value: str) -> list[str]:
+    """ "IG Metall; Unite" -> ["IG Metall", "Unite"]: lists of names are split on ";" only,
+    since names hold commas ("United Automobile, Aerospace …"); spaces are normalised."""
+    return [" ".join(part.split()) for part in value.split(";") if part.strip()]
+
+
+def same_text(old: Any, new: Any) -> bool:
+    """Equal, line endings aside. XLSX cannot keep "\r" (XML reads "\r\n" as "\n"), and text
+    areas send "\r\n": without this, every multi-line note exported to XLSX and imported back
+    counted as a change."""
+    if not (isinstance(old, str) and isinstance(new, str)):
+        return bool(old == new)
+    return _lines(old) == _lines(new)
+
+
+def _lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def parse_tags(value: str) -> list[str]:

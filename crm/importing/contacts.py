@@ -38,6 +38,7 @@ from crm.importing.cells import (
     parse_text,
     parse_timezone,
     parse_trade,
+    same_text,
     shown,
     unescape,
 )
@@ -516,7 +517,7 @@ class ContactImporter:
         if "email" in values and values["email"].lower() == state["email"].lower():
             # The same address written in other letter cases: what is stored stays.
             new_state["email"] = state["email"]
-        if "notes" in values and _lines(state["notes"]) == _lines(values["notes"]):
+        if "notes" in values and same_text(state["notes"], values["notes"]):
             # The same note with other line endings (XLSX turns a text area's \r\n into \n):
             # what is stored stays, so that an exported file imports back unchanged.
             new_state["notes"] = state["notes"]
@@ -802,11 +803,6 @@ def _narrowed(found: list[int], bare: set[int]) -> list[int]:
         if len(only) == 1:
             return only
     return found
-
-
-def _lines(text: str) -> str:
-    # As crm.importing.records.same_text compares (which imports this module).
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _current() -> Q:

@@ -216,17 +216,6 @@ class RecordImporter:
                 self.on_rejected(line, message)
 
 
-def same_text(old: Any, new: Any) -> bool:
-    """Equal, line endings aside. XLSX cannot keep "\r" (XML reads "\r\n" as "\n"), and text
-    areas send "\r\n": without this, every multi-line note exported to XLSX and imported back
-    counted as a change."""
-    if not (isinstance(old, str) and isinstance(new, str)):
-        return bool(old == new)
-    return old.replace("\r\n", "\n").replace("\r", "\n") == new.replace("\r\n", "\n").replace(
-        "\r", "\n"
-    )
-
-
 def outcome(new: bool, changes: list[Change]) -> str:
     if new:
         return CREATED

@@ -8,6 +8,7 @@ run or a failed import leaves none behind); missing unions only when the organiz
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -169,7 +170,7 @@ class References:
         self._union_check(value, country, kind)
         union = Union(name=value, country=country, kind=kind)
         union.created_by_id = union.updated_by_id = self.user_id
-        union._history_user = self._user()  # type: ignore[attr-defined]
+        union._history_user = self.user  # type: ignore[attr-defined]
         union.save()
         self._remember_union(union.pk, value, "", country)
         self.created_unions.append(value)
@@ -189,7 +190,7 @@ class References:
                     field="employer",
                 )
             employer = Employer(name=value, created_by_id=self.user_id, updated_by_id=self.user_id)
-            employer._history_user = self._user()  # type: ignore[attr-defined]
+            employer._history_user = self.user  # type: ignore[attr-defined]
             employer.save()
             self.employers[fold(value)] = self.employers_exact[value.lower()] = found = employer.pk
             self.employer_labels[employer.pk] = value
@@ -242,7 +243,7 @@ class References:
                 created_by_id=self.user_id,
                 updated_by_id=self.user_id,
             )
-            site._history_user = self._user()  # type: ignore[attr-defined]
+            site._history_user = self.user  # type: ignore[attr-defined]
             site.save()
             self._remember_site(site.pk, employer_id, value, value)
             self.created_sites.append(value)
@@ -271,7 +272,9 @@ class References:
                 self.tags[name.casefold()] = tags_get_or_create(names=[name])[0].pk
         return list(dict.fromkeys(self.tags[name.casefold()] for name in names))
 
-    def _user(self) -> Any:
+    @functools.cached_property
+    def user(self) -> Any:
+        """Who runs the import (for history rows), read once."""
         from django.contrib.auth import get_user_model
 
         if self.user_id is None:

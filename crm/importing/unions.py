@@ -17,15 +17,17 @@ from django.core.validators import URLValidator
 from django.utils.translation import gettext as _
 
 from crm import services
-from crm.importing.cells import CellError, parse_country, parse_text, split_list
-from crm.importing.files import Line
-from crm.importing.records import (
-    Change,
-    RecordImporter,
-    RowRejectedError,
-    outcome,
+from crm.importing.cells import (
+    CellError,
+    parse_choice,
+    parse_country,
+    parse_text,
     same_text,
+    split_list,
+    split_names,
 )
+from crm.importing.files import Line
+from crm.importing.records import Change, RecordImporter, RowRejectedError, outcome
 from crm.models import Sector, Union
 from crm.text import fold
 
@@ -49,15 +51,11 @@ KIND_WORDS = {
 
 
 def parse_kind(value: str) -> str:
-    key = fold(value).replace("_", " ").strip()
-    for code, label in Union.Kind.choices:
-        if key in {fold(code).replace("_", " "), fold(str(label))}:
-            return code
-    if key in KIND_WORDS:
-        return KIND_WORDS[key]
-    raise CellError(
-        _("“%(value)s” is not a kind of union; use one of: %(choices)s.")
-        % {"value": value, "choices": ", ".join(Union.Kind.values)}
+    return parse_choice(
+        value,
+        Union.Kind.choices,
+        message=_("“%(value)s” is not a kind of union; use one of: %(choices)s."),
+        aliases=KIND_WORDS,
     )
 
 
@@ -111,7 +109,7 @@ def parse_sectors(value: str) -> list[str]:
 
 
 def _names(value: str) -> list[str]:
-    names = [" ".join(part.split()) for part in value.split(";") if part.strip()]
+    names = split_names(value)
     for name in names:
         parse_text(name, limit=200)
     return names
@@ -134,7 +132,7 @@ class UnionImporter(RecordImporter):
             ("national_centre", lambda v, _row: _names(v)),
             ("federation", lambda v, _row: _names(v)),
         ]
-        self.user = self.refs._user()
+        self.user = self.refs.user
 
     def ordered(self, rows: list[tuple[Line, dict[str, Any]]]) -> list[tuple[Line, dict[str, Any]]]:
         # Parents before their locals, whatever order the file lists them in.
