@@ -63,7 +63,7 @@ _MANAGER = (
     _perms("crm", ("view",), _CORE + _REFERENCE)
     | _READ_OUTREACH
     | {"outreach.view_followup", "outreach.view_all_followups"}
-    | {"crm.export_contacts", "outreach.export_consultations"}
+    | {"crm.export_contacts", "outreach.export_consultations", "outreach.view_reports"}
 )
 
 # Administrators run the system: users, roles, reference data and every record (the Django admin
@@ -85,6 +85,7 @@ _ADMINISTRATOR = (
         "outreach.export_consultations",
         "outreach.change_any_consultation",
         "outreach.delete_any_consultation",
+        "outreach.view_reports",
     }
 )
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -13,6 +16,7 @@ from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
 from crm.models import Contact, Language, Site, Stamped, Union
+from crm.timezones import default_timezone, is_valid_timezone
 
 # The names the data migration seeds, marked for translation. A name still equal to its seed is
 # shown translated; one an administrator renamed, or a new entry, is shown as typed.
@@ -137,6 +141,18 @@ class Consultation(Stamped):
     )
     city = models.CharField(_("city"), max_length=100, blank=True)
     country = CountryField(_("country"), blank=True, db_index=True)
+    timezone = models.CharField(
+        _("local time zone"),
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "Where it was held. Left blank: the country's zone, or else the zone the time was "
+            "entered in."
+        ),
+    )
+    # The calendar day where it was held: reports count a meeting at 23:30 on 31 March in
+    # March wherever the reader is. Kept in step by save(), so that no report converts per row.
+    held_on = models.DateField(_("local date"), editable=False)
     site = models.ForeignKey(
         Site,
         verbose_name=_("site"),
@@ -199,10 +215,12 @@ class Consultation(Stamped):
             ("export_consultations", _("Can export consultations")),
             ("change_any_consultation", _("Can edit consultations led by others")),
             ("delete_any_consultation", _("Can delete consultations led by others")),
+            ("view_reports", _("Can read the consultation reports")),
         ]
         indexes = [
             models.Index(fields=["lead", "-starts_at"], name="outreach_cons_lead_starts"),
             models.Index(fields=["status", "-starts_at"], name="outreach_cons_status_starts"),
+            models.Index(fields=["status", "held_on"], name="outreach_cons_status_held"),
         ]
 
     def __str__(self) -> str:
@@ -228,6 +246,30 @@ class Consultation(Stamped):
         if self.site_id and self.site is not None:
             self.city = self.city or self.site.city
             self.country = self.country or self.site.country
+        if self.timezone and not is_valid_timezone(self.timezone):
+            raise ValidationError(
+                {
+                    "timezone": ValidationError(
+                        _("“%(value)s” is not a time zone."), params={"value": self.timezone}
+                    )
+                }
+            )
+
+    def local_zone(self) -> str:
+        """The zone it was held in: as recorded, else the country's only zone, else the zone
+        the time was typed in (the staff member's)."""
+        if self.timezone and is_valid_timezone(self.timezone):
+            return self.timezone
+        return (
+            default_timezone(str(self.country)) if self.country else None
+        ) or timezone.get_current_timezone_name()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.starts_at is not None:
+            self.held_on = self.starts_at.astimezone(ZoneInfo(self.local_zone())).date()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "held_on"}
+        super().save(*args, **kwargs)
 
 
 class EmailTemplate(Stamped):
