@@ -595,6 +595,11 @@ class StaffProfile(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile"
     )
     timezone = models.CharField(_("time zone"), max_length=64, blank=True)
+    weekly_digest = models.BooleanField(
+        _("weekly report by e-mail"),
+        default=False,
+        help_text=_("Every Monday morning, last week's consultation figures."),
+    )
 
     class Meta:
         verbose_name = _("staff profile")

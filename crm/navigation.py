@@ -34,6 +34,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         "outreach.view_consultation",
     ),
     NavItem("followups", _("Follow-ups"), "followups:list", "outreach.view_followup"),
+    NavItem("reports", _("Reports"), "reports:dashboard", "outreach.view_reports"),
     NavItem("contacts", _("Contacts"), "crm:contact_list", "crm.view_contact"),
     NavItem("unions", _("Unions"), "crm:union_list", "crm.view_union"),
     NavItem("employers", _("Employers"), "crm:employer_list", "crm.view_employer"),

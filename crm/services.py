@@ -264,12 +264,20 @@ def contact_email_opt_out(*, contact: Contact, source: str) -> Contact:
     return contact
 
 
-def staff_profile_update(*, user: Any, timezone_name: str) -> StaffProfile:
+def staff_profile_update(
+    *, user: Any, timezone_name: str, weekly_digest: bool | None = None
+) -> StaffProfile:
+    """Save one's own settings. The weekly report is only for those who may read the reports."""
     if timezone_name and not is_valid_timezone(timezone_name):
         raise ValidationError({"timezone": _("Unknown time zone.")})
-    profile, _created = StaffProfile.objects.update_or_create(
-        user=user, defaults={"timezone": timezone_name}
-    )
+    values: dict[str, Any] = {"timezone": timezone_name}
+    if weekly_digest is not None:
+        if weekly_digest and not user.has_perm("outreach.view_reports"):
+            raise ValidationError(
+                {"weekly_digest": _("Only those who may read the reports can receive them.")}
+            )
+        values["weekly_digest"] = weekly_digest
+    profile, _created = StaffProfile.objects.update_or_create(user=user, defaults=values)
     return profile
 
 

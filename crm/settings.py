@@ -237,6 +237,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "worker-heartbeat": {"task": "crm.tasks.worker_heartbeat", "schedule": crontab()},
     "imports-recover": {"task": "crm.tasks.import_jobs_recover", "schedule": crontab()},
     "imports-clean-up": {"task": "crm.tasks.import_files_clean_up", "schedule": crontab(minute=7)},
+    # Hourly: each subscriber's Monday morning comes in their own time zone.
+    "digests": {"task": "outreach.tasks.digests_run", "schedule": crontab(minute=5)},
     "followups-dispatch": {
         "task": "outreach.tasks.followups_dispatch",
         # Every minute; shorter only for tests and drills that cannot wait.

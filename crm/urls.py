@@ -45,6 +45,7 @@ urlpatterns = [
     path("accounts/settings/", account.my_settings, name="my_settings"),
     path("consultations/", include(("outreach.urls", "outreach"))),
     path("followups/", include("outreach.followup_urls")),
+    path("reports/", include("outreach.report_urls")),
     path("u/<str:token>/", followup_views.unsubscribe, name="unsubscribe"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),

@@ -16,8 +16,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import any_country_choices, valid_fields
-from crm.models import Contact, Union
+from crm.models import Contact, Sector, Union
 from outreach.models import Attendance, Concern, Consultation, EmailTemplate, Topic
+from outreach.reports import ReportFilters
 from outreach.selectors import ConsultationFilters
 from outreach.services import FollowUpRequest, NewAttendee
 from outreach.services.followups import local_to_utc
@@ -462,3 +463,60 @@ class RescheduleForm(forms.Form):
             else:
                 _refuse_past(self, "send_date", data["send_at"])
         return data
+
+
+class ReportFilterForm(forms.Form):
+    """The report's filters, kept in the URL so that a view of the report can be shared."""
+
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    country = forms.ChoiceField(label=_("Country"), required=False, choices=any_country_choices)
+    union = forms.ModelChoiceField(
+        label=_("Union (with its locals)"),
+        queryset=Union.objects.order_by("name", "country"),
+        required=False,
+        empty_label=_("Any union"),
+    )
+    sector = forms.ModelChoiceField(
+        label=_("Sector"),
+        queryset=Sector.objects.all(),
+        required=False,
+        empty_label=_("Any sector"),
+    )
+    topic = forms.ModelChoiceField(
+        label=_("Topic"), queryset=Topic.objects.all(), required=False, empty_label=_("Any topic")
+    )
+    staff = forms.ModelChoiceField(
+        label=_("Staff"), queryset=_staff_users(), required=False, empty_label=_("Anyone")
+    )
+    format = forms.ChoiceField(
+        label=_("Format"),
+        required=False,
+        choices=[("", _("Any format")), *Consultation.Format.choices],
+    )
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", _("The end date is before the start date."))
+            data.pop("date_to", None)
+        return data
+
+    def filters(self) -> ReportFilters:
+        data = valid_fields(self)
+        return ReportFilters(
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            country=data.get("country", ""),
+            union=data.get("union"),
+            sector=data.get("sector"),
+            topic=data.get("topic"),
+            staff=data.get("staff"),
+            format=data.get("format", ""),
+        )

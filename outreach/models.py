@@ -430,3 +430,44 @@ class FollowUp(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in {self.Status.SCHEDULED, self.Status.QUEUED}
+
+
+class Digest(models.Model):
+    """The weekly report e-mailed to one subscriber for one week: an outbox row like FollowUp,
+    dispatched and sent by the same machinery. One row per person and week: never sent twice."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recipient"),
+        on_delete=models.CASCADE,
+        related_name="digests",
+    )
+    week_start = models.DateField(_("week starting"))
+    send_at = models.DateTimeField(_("send at"))
+    status = models.CharField(
+        _("status"),
+        max_length=12,
+        choices=FollowUp.Status.choices,
+        default=FollowUp.Status.SCHEDULED,
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=250, unique=True, editable=False)
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sending_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    sent_subject = models.CharField(_("subject sent"), max_length=250, blank=True)
+    sent_body = models.TextField(_("text sent"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-week_start", "recipient_id"]
+        verbose_name = _("weekly report e-mail")
+        verbose_name_plural = _("weekly report e-mails")
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "week_start"], name="outreach_digest_once")
+        ]
+        indexes = [models.Index(fields=["status", "send_at"], name="outreach_digest_due")]
+
+    def __str__(self) -> str:
+        return f"{self.recipient} – {self.week_start:%Y-%m-%d} – {self.get_status_display()}"

@@ -19,24 +19,34 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_countries import countries as country_names
 
 from crm.models import Sector, Union
 from crm.nato import member_codes
 from outreach.models import Attendance, Concern, Consultation, FollowUp, Topic
+from outreach.selectors import OVERDUE_AFTER, with_list_details
 
 POSITIONS = [value for value, _label in Consultation.Position.choices]
 # The command's JSON names the positions as the issue does; conditional support is stored longer.
-POSITION_KEYS = {Consultation.Position.CONDITIONAL: "conditional"}
+POSITION_KEYS: dict[str, str] = {Consultation.Position.CONDITIONAL.value: "conditional"}
 FOLLOWUP_KEYS = ("scheduled", "sent", "failed", "overdue", "suppressed", "cancelled")
-OVERDUE_AFTER = timedelta(minutes=10)
+FOLLOWUP_LABELS = {
+    "scheduled": gettext_lazy("Scheduled"),
+    "sent": gettext_lazy("Sent"),
+    "failed": gettext_lazy("Failed or needs review"),
+    "overdue": gettext_lazy("Overdue"),
+    "suppressed": gettext_lazy("Suppressed (opted out)"),
+    "cancelled": gettext_lazy("Cancelled"),
+}
 TOP_CONCERNS = 10
 
 
@@ -116,7 +126,6 @@ class Report:
             "positions": {POSITION_KEYS.get(row.key, row.key): row.count for row in self.positions},
             "top_concerns": {row.label: row.count for row in self.top_concerns},
             "followups": dict(self.followups),
-            "median_days_to_first_followup": self.median_days_to_followup,
         }
 
 
@@ -179,6 +188,11 @@ def held_consultations(filters: ReportFilters) -> QuerySet[Consultation]:
     return _filtered(filters).filter(status=Consultation.Status.HELD)
 
 
+def report_consultations(*, filters: ReportFilters) -> QuerySet[Consultation]:
+    """The consultations the report counts, as the consultation list shows them."""
+    return with_list_details(held_consultations(filters))
+
+
 def _rows(counts: Counter[Any], labels: dict[Any, str], keys: dict[Any, str]) -> list[Tally]:
     """Most first, then by label, so that equal counts always come in the same order."""
     return [
@@ -226,9 +240,10 @@ def _median_days(held: QuerySet[Consultation]) -> float | None:
 def consultation_report(*, filters: ReportFilters) -> Report:
     """Every figure of the report for `filters`, in nine queries (ten with a union)."""
     report = Report(filters=filters)
-    held = held_consultations(filters)
+    matching = _filtered(filters)  # once: a union filter reads the union tree
+    held = matching.filter(status=Consultation.Status.HELD)
 
-    statuses = dict(_filtered(filters).order_by().values_list("status").annotate(n=Count("pk")))
+    statuses = dict(matching.order_by().values_list("status").annotate(n=Count("pk")))
     report.total_consultations = statuses.get(Consultation.Status.HELD, 0)
     report.planned = statuses.get(Consultation.Status.PLANNED, 0)
     report.cancelled = statuses.get(Consultation.Status.CANCELLED, 0)
@@ -265,9 +280,7 @@ def consultation_report(*, filters: ReportFilters) -> Report:
 
     through = Consultation.unions.through.objects.filter(consultation__in=held)
     union_counts = list(
-        through.values("union_id", "union__name", "union__country").annotate(
-            n=Count("pk")
-        )
+        through.values("union_id", "union__name", "union__country").annotate(n=Count("pk"))
     )
     labels = _union_labels(
         [
@@ -327,3 +340,125 @@ def _followup_counts(held: QuerySet[Consultation]) -> dict[str, int]:
         suppressed=Count("pk", filter=Q(status=status.SUPPRESSED)),
         cancelled=Count("pk", filter=Q(status=status.CANCELLED)),
     )
+
+
+TABLE_KEYS = (
+    "summary", "months", "countries", "coverage", "unions", "topics", "positions",
+    "positions_by_country", "concerns", "followups",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """One table of the report as the page shows it and the exports write it."""
+
+    key: str
+    title: str
+    header: list[str]
+    rows: list[list[Any]]
+
+
+def report_tables(report: Report) -> dict[str, ReportTable]:
+    """The report's tables, in page order. Labels are translated for the reader."""
+    yes, no = _("yes"), _("no")
+    members = member_codes()
+    held = report.total_consultations
+    tables = [
+        ReportTable(
+            "summary",
+            _("Summary"),
+            [_("Figure"), _("Value")],
+            [
+                [_("Consultations held"), held],
+                [_("Planned"), report.planned],
+                [_("Cancelled"), report.cancelled],
+                [_("Unique contacts reached"), report.unique_contacts_reached],
+                [_("Unions engaged"), report.unions_engaged],
+                [_("Countries engaged"), report.countries_engaged],
+                [
+                    _("NATO member states consulted"),
+                    f"{len(report.nato_consulted)}/{report.nato_total}",
+                ],
+                [
+                    _("Median days from consultation to first follow-up"),
+                    ""
+                    if report.median_days_to_followup is None
+                    else report.median_days_to_followup,
+                ],
+            ],
+        ),
+        ReportTable(
+            "months",
+            _("Consultations by month"),
+            [_("Month"), _("Consultations")],
+            [[row.key, row.count] for row in report.by_month],
+        ),
+        ReportTable(
+            "countries",
+            _("Consultations by country"),
+            [_("Country code"), _("Country"), _("NATO member"), _("Consultations")],
+            [
+                [row.key, row.label, yes if row.key in members else no, row.count]
+                for row in report.by_country
+            ],
+        ),
+        ReportTable(
+            "coverage",
+            _("NATO member states"),
+            [_("Country code"), _("Country"), _("Consulted")],
+            [
+                [code, country_names.name(code), yes if code in report.nato_consulted else no]
+                for code in sorted(members, key=lambda code: str(country_names.name(code)))
+            ],
+        ),
+        ReportTable(
+            "unions",
+            _("Consultations by union"),
+            [_("Union"), _("Consultations")],
+            [[row.label, row.count] for row in report.by_union],
+        ),
+        ReportTable(
+            "topics",
+            _("Consultations by topic"),
+            [_("Topic"), _("Consultations")],
+            [[row.label, row.count] for row in report.by_topic],
+        ),
+        ReportTable(
+            "positions",
+            _("Positions on the proposal"),
+            [_("Position"), _("Consultations"), _("Share (%)")],
+            [
+                [row.label, row.count, round(100 * row.count / held, 1) if held else 0]
+                for row in report.positions
+            ],
+        ),
+        ReportTable(
+            "positions_by_country",
+            _("Positions by country"),
+            [_("Country"), *[row.label for row in report.positions]],
+            [
+                [
+                    row.label,
+                    *[
+                        report.positions_by_country.get(row.key, {}).get(position, 0)
+                        for position in POSITIONS
+                    ],
+                ]
+                for row in report.by_country
+            ],
+        ),
+        ReportTable(
+            "concerns",
+            _("Top concerns"),
+            [_("Concern"), _("Consultations")],
+            [[row.label, row.count] for row in report.top_concerns],
+        ),
+        ReportTable(
+            "followups",
+            _("Follow-ups"),
+            [_("Status"), _("Follow-ups")],
+            [[FOLLOWUP_LABELS[key], report.followups.get(key, 0)] for key in FOLLOWUP_KEYS],
+        ),
+    ]
+    assert [table.key for table in tables] == list(TABLE_KEYS)
+    return {table.key: table for table in tables}

@@ -70,6 +70,11 @@ def consultation_list(*, filters: ConsultationFilters) -> QuerySet[Consultation]
             consultation=OuterRef("pk"), user=filters.staff
         )
         consultations = consultations.filter(Q(lead=filters.staff) | Exists(other))
+    return with_list_details(consultations)
+
+
+def with_list_details(consultations: QuerySet[Consultation]) -> QuerySet[Consultation]:
+    """What a list or an export row shows: the lead, the number of people, unions and topics."""
     attendee_count = (
         Attendance.objects.filter(consultation=OuterRef("pk"))
         .values("consultation")
@@ -77,7 +82,8 @@ def consultation_list(*, filters: ConsultationFilters) -> QuerySet[Consultation]
         .values("n")
     )
     return (
-        consultations.annotate(attendee_count=Coalesce(Subquery(attendee_count), 0))
+        consultations.select_related("lead")
+        .annotate(attendee_count=Coalesce(Subquery(attendee_count), 0))
         .prefetch_related("unions", "topics")
         .order_by("-starts_at", "-id")
     )

@@ -25,3 +25,21 @@ def followups_dispatch() -> int:
 )
 def followup_send(followup_id: int) -> str:
     return services.followup_send(followup_id=followup_id)
+
+
+@shared_task(name="outreach.tasks.digests_run", ignore_result=True)
+def digests_run() -> int:
+    services.digests_schedule()
+    return services.digests_dispatch_due()
+
+
+@shared_task(
+    name="outreach.tasks.digest_send",
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=5,
+)
+def digest_send(digest_id: int) -> str:
+    return services.digest_send(digest_id=digest_id)

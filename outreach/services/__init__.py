@@ -7,6 +7,7 @@ from outreach.services.consultations import (
     consultation_delete,
     consultation_update,
 )
+from outreach.services.digests import digest_send, digests_dispatch_due, digests_schedule
 from outreach.services.followups import (
     FollowUpRefusedError,
     consultation_followups_schedule,
@@ -27,6 +28,9 @@ __all__ = [
     "consultation_delete",
     "consultation_followups_schedule",
     "consultation_update",
+    "digest_send",
+    "digests_dispatch_due",
+    "digests_schedule",
     "followup_cancel",
     "followup_reschedule",
     "followup_retry",

@@ -208,41 +208,46 @@ def consultation_followups_schedule(
 
 
 def followups_dispatch_due(*, now: datetime | None = None) -> int:
-    """Queue every scheduled follow-up that is due and enqueue one send task per row.
+    """Queue every scheduled follow-up that is due and enqueue one send task per row."""
+    from outreach.tasks import followup_send as send_task
+
+    return outbox_dispatch_due(model=FollowUp, task=send_task, now=now)
+
+
+def outbox_dispatch_due(*, model: Any, task: Any, now: datetime | None = None) -> int:
+    """Queue every scheduled row of an outbox `model` that is due; one `task` per row.
 
     Rows are claimed with SELECT … FOR UPDATE SKIP LOCKED, so that two dispatchers running at
     once (a second beat by mistake, an operator's manual sweep) never queue the same row twice.
     """
     now = now or timezone.now()
-    _recover_stale(now)
+    _recover_stale(model, task, now)
     total = 0
     while True:
         with transaction.atomic():
             ids = list(
-                FollowUp.objects.select_for_update(skip_locked=True)
+                model.objects.select_for_update(skip_locked=True)
                 .filter(status=Status.SCHEDULED, send_at__lte=now)
                 .order_by("send_at", "id")
                 .values_list("pk", flat=True)[:DISPATCH_BATCH]
             )
             if not ids:
                 break
-            FollowUp.objects.filter(pk__in=ids).update(status=Status.QUEUED, queued_at=now)
-            transaction.on_commit(lambda ids=ids: _enqueue(ids), robust=True)  # type: ignore[misc]
+            model.objects.filter(pk__in=ids).update(status=Status.QUEUED, queued_at=now)
+            transaction.on_commit(lambda ids=ids: _enqueue(task, ids), robust=True)  # type: ignore[misc]
         total += len(ids)
     return total
 
 
-def _enqueue(ids: list[int]) -> None:
-    from outreach.tasks import followup_send as send_task
-
+def _enqueue(task: Any, ids: list[int]) -> None:
     for pk in ids:
-        send_task.delay(pk)
+        task.delay(pk)
 
 
-def _recover_stale(now: datetime) -> None:
+def _recover_stale(model: Any, task: Any, now: datetime) -> None:
     """Rows whose task or worker was lost: queued ones go again, sending ones need review."""
     sending_cutoff = now - timedelta(seconds=settings.FOLLOWUP_SENDING_TIMEOUT)
-    FollowUp.objects.filter(status=Status.SENDING, sending_at__lt=sending_cutoff).update(
+    model.objects.filter(status=Status.SENDING, sending_at__lt=sending_cutoff).update(
         status=Status.UNKNOWN,
         last_error=_(
             "The worker stopped while sending this e-mail, before recording the result: it may or "
@@ -252,14 +257,41 @@ def _recover_stale(now: datetime) -> None:
     queued_cutoff = now - timedelta(seconds=settings.FOLLOWUP_REQUEUE_AFTER)
     with transaction.atomic():
         stale = list(
-            FollowUp.objects.select_for_update(skip_locked=True)
+            model.objects.select_for_update(skip_locked=True)
             .filter(status=Status.QUEUED, queued_at__lt=queued_cutoff)
             .values_list("pk", flat=True)[:DISPATCH_BATCH]
         )
         if stale:
-            logger.warning("re-enqueuing %d follow-ups whose task was lost", len(stale))
-            FollowUp.objects.filter(pk__in=stale).update(queued_at=now)
-            transaction.on_commit(lambda: _enqueue(stale), robust=True)
+            logger.warning(
+                "re-enqueuing %d %s rows whose task was lost", len(stale), model._meta.model_name
+            )
+            model.objects.filter(pk__in=stale).update(queued_at=now)
+            transaction.on_commit(lambda: _enqueue(task, stale), robust=True)
+
+
+def outbox_claim(*, model: Any, pk: int) -> bool:
+    """Queued -> sending, by one conditional update: only one worker can win a row."""
+    return bool(
+        model.objects.filter(pk=pk, status=Status.QUEUED).update(
+            status=Status.SENDING, sending_at=timezone.now(), attempts=F("attempts") + 1
+        )
+    )
+
+
+def outbox_deliver(row: Any, message: EmailMultiAlternatives) -> str | None:
+    """Hand `message` to SMTP for a claimed outbox row. None when it went; otherwise the row is
+    updated (retry later, failed, or unknown) and that outcome is returned."""
+    try:
+        _deliver(message)
+    except HandedOffError as error:
+        # The mail server may have the message: sending it again could duplicate it.
+        _smtp_connection_drop()
+        _finish(row, Status.UNKNOWN, last_error=_handed_off_message(error))
+        return "unknown"
+    except Exception as error:
+        _smtp_connection_drop()
+        return _after_failure(row, error)
+    return None
 
 
 def followup_send(*, followup_id: int) -> str:
@@ -269,10 +301,7 @@ def followup_send(*, followup_id: int) -> str:
     task delivered twice, or a row cancelled meanwhile, is a no-op.
     """
     now = timezone.now()
-    claimed = FollowUp.objects.filter(pk=followup_id, status=Status.QUEUED).update(
-        status=Status.SENDING, sending_at=now, attempts=F("attempts") + 1
-    )
-    if not claimed:
+    if not outbox_claim(model=FollowUp, pk=followup_id):
         return "skipped"
     try:
         followup = FollowUp.objects.select_related(
@@ -298,16 +327,9 @@ def followup_send(*, followup_id: int) -> str:
             followup, Status.FAILED, last_error=_("The e-mail could not be composed: %s") % error
         )
         return "failed"
-    try:
-        _deliver(email.message)
-    except HandedOffError as error:
-        # The mail server may have the message: sending it again could duplicate it.
-        _smtp_connection_drop()
-        _finish(followup, Status.UNKNOWN, last_error=_handed_off_message(error))
-        return "unknown"
-    except Exception as error:
-        _smtp_connection_drop()
-        return _after_failure(followup, error)
+    outcome = outbox_deliver(followup, email.message)
+    if outcome is not None:
+        return outcome
     FollowUp.objects.filter(pk=followup.pk, status__in=[Status.SENDING, Status.UNKNOWN]).update(
         status=Status.SENT,
         sent_at=timezone.now(),
@@ -422,8 +444,8 @@ def _smtp_connection_drop() -> None:
             connection.close()
 
 
-def _finish(followup: FollowUp, status: str, *, last_error: str = "") -> None:
-    FollowUp.objects.filter(pk=followup.pk, status=Status.SENDING).update(
+def _finish(row: Any, status: str, *, last_error: str = "") -> None:
+    type(row).objects.filter(pk=row.pk, status=Status.SENDING).update(
         status=status, last_error=last_error
     )
 
@@ -437,18 +459,18 @@ def _is_permanent(error: Exception) -> bool:
     return False
 
 
-def _after_failure(followup: FollowUp, error: Exception) -> str:
+def _after_failure(row: Any, error: Exception) -> str:
     description = f"{type(error).__name__}: {error}"[:1000]
     if _is_permanent(error):
-        _finish(followup, Status.FAILED, last_error=description)
+        _finish(row, Status.FAILED, last_error=description)
         return "failed"
     if not isinstance(error, smtplib.SMTPException | OSError):
-        logger.exception("follow-up %s: unexpected error while sending", followup.pk)
-    if followup.attempts >= settings.FOLLOWUP_MAX_ATTEMPTS:
-        _finish(followup, Status.FAILED, last_error=description)
+        logger.exception("%s %s: unexpected error while sending", row._meta.model_name, row.pk)
+    if row.attempts >= settings.FOLLOWUP_MAX_ATTEMPTS:
+        _finish(row, Status.FAILED, last_error=description)
         return "failed"
-    delay = settings.FOLLOWUP_RETRY_BASE_SECONDS * 2 ** (followup.attempts - 1)
-    FollowUp.objects.filter(pk=followup.pk, status=Status.SENDING).update(
+    delay = settings.FOLLOWUP_RETRY_BASE_SECONDS * 2 ** (row.attempts - 1)
+    type(row).objects.filter(pk=row.pk, status=Status.SENDING).update(
         status=Status.SCHEDULED,
         send_at=timezone.now() + timedelta(seconds=delay),
         last_error=description,
@@ -603,7 +625,9 @@ def followup_send_now(*, followup: FollowUp, by: Any) -> FollowUp:
     _transition(
         followup, allowed=[Status.SCHEDULED], status=Status.QUEUED, queued_at=now, send_at=now
     )
-    transaction.on_commit(lambda: _enqueue([followup.pk]), robust=True)
+    from outreach.tasks import followup_send as send_task
+
+    transaction.on_commit(lambda: _enqueue(send_task, [followup.pk]), robust=True)
     return followup
 
 
