@@ -133,18 +133,26 @@ def volume_seed(
             """,
             [start, now, start, len(staff), consultations],
         )
+        # Fresh rows have no statistics yet: without them the planner would scan whole tables
+        # inside the joins below (the first of which is the next statement).
+        cursor.execute("ANALYZE crm_union, crm_contact, outreach_consultation")
+        # Unions of the consultation's country; any union where the country has none.
         cursor.execute(
             """
+            WITH pools AS (
+                SELECT country, array_agg(id ORDER BY id) AS ids FROM crm_union
+                WHERE country <> '' GROUP BY country
+            )
             INSERT INTO outreach_consultation_unions (consultation_id, union_id)
-            SELECT DISTINCT c.id, (%s::bigint[])[1 + floor(random() * %s)]
-            FROM outreach_consultation AS c, generate_series(1, 1 + (c.id %% 2)::int)
-            WHERE c.id >= %s
+            SELECT DISTINCT made.id, made.ids[1 + floor(random() * cardinality(made.ids))::int]
+            FROM (
+                SELECT c.id, coalesce(pools.ids, %s::bigint[]) AS ids
+                FROM outreach_consultation AS c LEFT JOIN pools ON pools.country = c.country
+                WHERE c.id >= %s
+            ) AS made, generate_series(1, 1 + (made.id %% 2)::int)
             """,
-            [union_ids, len(union_ids), first_id],
+            [union_ids, first_id],
         )
-        # Fresh rows have no statistics yet: without them the planner would scan whole tables
-        # inside the joins below.
-        cursor.execute("ANALYZE crm_union, crm_contact, outreach_consultation")
         span = high_contact - low_contact + 1
         cursor.execute(
             """
@@ -160,10 +168,10 @@ def volume_seed(
             ("outreach_consultation_concerns", "concern_id", 2),
         ):
             source = "outreach_topic" if column == "topic_id" else "outreach_concern"
-            cursor.execute(f"SELECT array_agg(id ORDER BY id) FROM {source}")  # noqa: S608
+            cursor.execute(f"SELECT array_agg(id ORDER BY id) FROM {source}")
             ids = cursor.fetchone()[0]
             cursor.execute(
-                f"INSERT INTO {table} (consultation_id, {column}) "  # noqa: S608
+                f"INSERT INTO {table} (consultation_id, {column}) "
                 "SELECT DISTINCT c.id, (%s::bigint[])[1 + floor(random() * %s)] "
                 "FROM outreach_consultation AS c, "
                 "generate_series(1, floor(random() * %s)::int + %s) "
@@ -171,19 +179,21 @@ def volume_seed(
                 [ids, len(ids), most, 1 if most == 3 else 0, first_id],
             )
         cursor.execute("ANALYZE outreach_attendance")
-        # One follow-up per held consultation, to its first attendee, one to ten days later.
+        # One follow-up per held consultation, to its first attendee, one to ten days later; those
+        # sent were sent then (set here: an UPDATE afterwards would write every row twice).
         cursor.execute(
             """
             INSERT INTO outreach_followup (subject, body, send_at, status, attempts, last_error,
                 message_id, sent_language, sent_subject, sent_body, created_at, updated_at,
-                consultation_id, contact_id, owner_id)
+                consultation_id, contact_id, owner_id, sent_at)
             SELECT 'Thank you', '', sent.at, sent.st, 1, '',
                    'volume-' || c.id || '@volume.example', 'en', '', '', c.starts_at,
-                   c.starts_at, c.id, a.contact_id, c.lead_id
+                   c.starts_at, c.id, a.contact_id, c.lead_id,
+                   CASE WHEN sent.st = 'sent' THEN sent.at END
             FROM outreach_consultation AS c
             JOIN (
                 SELECT DISTINCT ON (consultation_id) consultation_id, contact_id
-                FROM outreach_attendance ORDER BY consultation_id, id
+                FROM outreach_attendance WHERE consultation_id >= %s ORDER BY consultation_id, id
             ) AS a ON a.consultation_id = c.id
             CROSS JOIN LATERAL (
                 SELECT c.starts_at + (1 + floor(random() * 10)) * interval '1 day' AS at,
@@ -193,11 +203,7 @@ def volume_seed(
             ) AS sent
             WHERE c.id >= %s AND c.status = 'held'
             """,
-            [first_id],
-        )
-        cursor.execute(
-            "UPDATE outreach_followup SET sent_at = send_at WHERE status = 'sent' "
-            "AND sent_at IS NULL AND message_id LIKE 'volume-%%'"
+            [first_id, first_id],
         )
         cursor.execute(
             "SELECT (SELECT count(*) FROM outreach_consultation), "

@@ -77,8 +77,16 @@ def digests_schedule(*, now: datetime | None = None) -> int:
                 message_id=_message_id(),
             )
         )
-    created = Digest.objects.bulk_create(rows, ignore_conflicts=True)
-    return len([row for row in created if row.pk is not None]) if created else 0
+    existing = set(
+        Digest.objects.filter(
+            recipient__in=[row.recipient for row in rows],
+            week_start__in={row.week_start for row in rows},
+        ).values_list("recipient_id", "week_start")
+    )
+    rows = [row for row in rows if (row.recipient.pk, row.week_start) not in existing]
+    # The unique (recipient, week) pair settles a race with another beat: the loser adds nothing.
+    Digest.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
 
 
 def digests_dispatch_due(*, now: datetime | None = None) -> int:
