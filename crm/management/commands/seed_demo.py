@@ -41,6 +41,13 @@ class Command(BaseCommand):
             help="How many demo consultations, led by the first outreach staffer (default 80).",
         )
         parser.add_argument(
+            "--volume-consultations",
+            type=int,
+            default=0,
+            help="PostgreSQL only: add this many generated consultations (three attendees each, "
+            "over three years) for load tests and benchmarks.",
+        )
+        parser.add_argument(
             "--if-empty",
             action="store_true",
             help="Do nothing but the users when the database has contacts.",
@@ -76,6 +83,18 @@ class Command(BaseCommand):
         if not (options["if_empty"] and seeded_before):
             made = seed_consultations(count=options["consultations"], seed=options["seed"])
             self.stdout.write(f"Demo consultations: {made} created.")
+        if options["volume_consultations"] > 0:
+            from django.db import connection
+
+            from outreach.volume import volume_seed
+
+            if connection.vendor != "postgresql":
+                raise CommandError("--volume-consultations needs PostgreSQL (DATABASE_URL).")
+            volume = volume_seed(consultations=options["volume_consultations"])
+            self.stdout.write(
+                f"Volume data: {volume.consultations} consultations, {volume.attendances} "
+                f"attendances, {volume.contacts} contacts, {volume.followups} follow-ups in all."
+            )
         if options["users"]:
             self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
             for username, role in logins:
