@@ -88,6 +88,10 @@ EXPECTED: dict[str, dict[str, object]] = {
     "followups:reschedule own": expect(200, NO, NO, 200),
     "followups:reschedule other": expect(NO, NO, NO, 200),
     "followups:action": expect(405, NO, NO, 405),  # POST only
+    # The consultation report: managers and administrators only.
+    "reports:dashboard": expect(NO, NO, 200, 200),
+    "reports:table_export": expect(NO, NO, 200, 200),
+    "reports:consultations_export": expect(NO, NO, 200, 200),
 }
 
 # Open to anyone, and why.
@@ -147,6 +151,8 @@ def _url(key: str, objects: dict[str, Model]) -> str:
             kwargs[param] = "cancel"
         elif param == "file_format":
             kwargs[param] = "xlsx"
+        elif param == "table":
+            kwargs[param] = "summary"
         elif name.startswith("followups:"):
             kwargs[param] = objects[f"followup {which or 'own'}".strip()].pk
         elif name == "crm:membership_create":

@@ -13,11 +13,12 @@ pytestmark = [pytest.mark.browser, live]
 EXPECTED_NAV = {
     "outreach": ["log", "consultations", "followups", "contacts", "unions"],
     "organizer": ["consultations", "contacts", "unions", "employers", "imports"],
-    "manager": ["consultations", "followups", "contacts", "unions", "employers"],
+    "manager": ["consultations", "followups", "reports", "contacts", "unions", "employers"],
     "admin": [
         "log",
         "consultations",
         "followups",
+        "reports",
         "contacts",
         "unions",
         "employers",
