@@ -50,7 +50,26 @@ def bars(rows: Sequence[Tally], *, limit: int = 12) -> list[Bar]:
     return [Bar(row.label, row.count, round(100 * row.count / top, 2)) for row in shown]
 
 
+def _every_month(rows: Sequence[Tally]) -> list[Tally]:
+    """The months from the first to the last, a month without consultations shown as zero: a
+    gap in a time line must look like one."""
+    if not rows:
+        return []
+    counts = {row.key: row for row in rows}
+    year, month = map(int, rows[0].key.split("-"))
+    last = rows[-1].key
+    filled = []
+    while True:
+        key = f"{year:04d}-{month:02d}"
+        filled.append(counts.get(key, Tally(key=key, label=key, count=0)))
+        if key >= last:
+            return filled
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+
 def columns(rows: Sequence[Tally]) -> list[Column]:
+    """Month by month (keys YYYY-MM in order), missing months drawn as empty."""
+    rows = _every_month(rows)
     top = max((row.count for row in rows), default=0) or 1
     made = []
     for index, row in enumerate(rows):
