@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH_DATABASE = "crm_bench"
+# Dropped and recreated by every run: another name lets two runs share one server.
+BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "crm_bench")
 
 
 @dataclass
@@ -27,10 +29,15 @@ class Row:
 
 def bench_database_url() -> str:
     """DATABASE_URL with the database renamed: benchmarks never touch the real or test data."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", BENCH_DATABASE):
+        # It is written into DROP DATABASE as it is.
+        sys.exit(f"BENCH_DATABASE must be a plain lower-case name, not {BENCH_DATABASE!r}")
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
         sys.exit("make bench needs PostgreSQL: set DATABASE_URL or start it on 127.0.0.1:5432")
     parts = urlsplit(url)
+    if BENCH_DATABASE in {parts.path.lstrip("/"), "postgres", "template0", "template1"}:
+        sys.exit(f"BENCH_DATABASE={BENCH_DATABASE} would drop a database that is not the bench's")
     return urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
 
 

@@ -1,5 +1,9 @@
 """`make bench`: run every benchmark, print one table and write it to bench/results.md.
 
+`python bench/run.py reports followups` runs only the benchmarks named (in the order of MODULES)
+and writes bench/results-followups-reports.md instead, so that a partial run never replaces the
+full table.
+
 Each figure is compared with a baseline measured in the same run, on the same machine, so the
 ratio means something wherever it runs.
 """
@@ -10,12 +14,16 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, Row, setup_django
+
+# The benchmarks by name, in the order `make bench` runs them (see main()).
+MODULES = ("imports", "followups", "reports")
 
 
 def machine() -> str:
@@ -44,22 +52,33 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
+    unknown = sorted(set(names) - set(MODULES))
+    if unknown:
+        sys.exit(f"unknown benchmark {', '.join(unknown)}: choose among {', '.join(MODULES)}")
+    selected = [name for name in MODULES if not names or name in names]
     setup_django()
-    from bench import followups, imports
+    from bench import followups, imports, reports
 
+    runners: dict[str, Callable[[Path], list[Row]]] = {
+        "imports": imports.run,
+        "followups": followups.run,
+        "reports": reports.run,
+    }
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        rows += imports.run(Path(tmp))
-    with tempfile.TemporaryDirectory() as tmp:
-        rows += followups.run(Path(tmp))
+    for name in selected:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows += runners[name](Path(tmp))
     output = table(rows)
     notes = "\n".join(f"- {row.name}: {row.unit}" for row in rows)
     when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    report = f"# Benchmarks\n\nRun {when} on {machine()}.\n\n{output}\n\n{notes}\n"
-    (ROOT / "bench" / "results.md").write_text(report)
+    title = "Benchmarks" if len(selected) == len(MODULES) else f"Benchmarks: {', '.join(selected)}"
+    report = f"# {title}\n\nRun {when} on {machine()}.\n\n{output}\n\n{notes}\n"
+    # Only a full run replaces results.md; a partial one keeps a file of its own.
+    suffix = "" if len(selected) == len(MODULES) else "-" + "-".join(selected)
+    (ROOT / "bench" / f"results{suffix}.md").write_text(report)
     print(report)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

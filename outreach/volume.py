@@ -42,8 +42,9 @@ def volume_seed(
     locals_count: int = 1_500, seed: float = 0.2026,
 ) -> Volume:  # fmt: skip
     """Add `consultations` consultations (90% held, 7% planned, 3% cancelled) over the last three
-    years in the member states, each with one or two unions, `attendees_per_consultation`
-    attendees, one to three topics, up to two concerns and one follow-up per held consultation.
+    years in the member states, each with one or two unions (of its country, where the country has
+    any), `attendees_per_consultation` attendees, one to three topics, up to two concerns and one
+    follow-up per held consultation.
 
     Needs PostgreSQL and the taxonomies the migrations seed; adds local unions under the existing
     national ones, contacts and staff members when there are fewer than asked.
