@@ -34,6 +34,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         "outreach.view_consultation",
     ),
     NavItem("followups", _("Follow-ups"), "followups:list", "outreach.view_followup"),
+    NavItem("comments", _("Comments"), "comments:list", "outreach.view_publiccomment"),
     NavItem("reports", _("Reports"), "reports:dashboard", "outreach.view_reports"),
     NavItem("contacts", _("Contacts"), "crm:contact_list", "crm.view_contact"),
     NavItem("unions", _("Unions"), "crm:union_list", "crm.view_union"),

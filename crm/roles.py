@@ -35,6 +35,11 @@ _READ_CORE = _perms(
     "crm", ("view",), ("union", "contact", "membership", "sector", "language", "tag")
 )
 _READ_OUTREACH = _perms("outreach", ("view",), ("consultation", *_TAXONOMIES))
+# The comments sent through the public form: read them all, mark them reviewed or spam, link them
+# to contacts, publish (only what the person agreed to) or hide. Creating a contact from a
+# comment is part of moderating, on purpose, as recording new people is part of add_consultation.
+# A custom permission rather than change_: managers change no records of their own.
+_MODERATE_COMMENTS = {"outreach.view_publiccomment", "outreach.moderate_publiccomment"}
 
 # Outreach staff log consultations and edit or delete those they lead (the object-level rule is
 # in outreach/permissions.py); they read every consultation, as the team shares its work.
@@ -47,6 +52,7 @@ _STAFF = (
     # Their own follow-ups (outreach/permissions.py has the object-level rule).
     | _perms("outreach", ("view", "add", "change"), ("followup",))
     | _perms("outreach", ("view",), ("emailtemplate", "emailtemplateversion"))
+    | _MODERATE_COMMENTS
 )
 
 # Organizers keep the people and unions up to date and import them; they read consultations.
@@ -64,6 +70,7 @@ _MANAGER = (
     | _READ_OUTREACH
     | {"outreach.view_followup", "outreach.view_all_followups"}
     | {"crm.export_contacts", "outreach.export_consultations", "outreach.view_reports"}
+    | _MODERATE_COMMENTS
 )
 
 # Administrators run the system: users, roles, reference data and every record (the Django admin
@@ -87,6 +94,9 @@ _ADMINISTRATOR = (
         "outreach.delete_any_consultation",
         "outreach.view_reports",
     }
+    # Deleting a comment (a person asking to be forgotten) is theirs, like deleting a contact.
+    | _MODERATE_COMMENTS
+    | {"outreach.delete_publiccomment"}
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
@@ -183,6 +183,14 @@ def contact_search(*, query: str, limit: int) -> list[Contact]:
     if not search_terms(query):
         return []
     return list(contact_list(filters=ContactFilters(q=query))[:limit])
+
+
+def contact_with_email(*, email: str) -> Contact | None:
+    """The contact holding this address, compared as the unique index compares (the database's
+    lower(), which also lets it use the index)."""
+    if not email:
+        return None
+    return Contact.objects.alias(key=Lower("email")).filter(key=Lower(Value(email))).first()
 
 
 def contact_export_rows(*, filters: ContactFilters) -> Iterator[list[str]]:

@@ -264,6 +264,25 @@ def contact_email_opt_out(*, contact: Contact, source: str) -> Contact:
     return contact
 
 
+@transaction.atomic
+def contact_email_opt_in(*, contact: Contact, source: str) -> Contact:
+    """Record that the person asked, just now, to receive e-mail.
+
+    Unlike an edit (which stamps the consent only when it changes), every opt-in is a new consent
+    and is recorded as such, over an earlier one or a withdrawal. "Do not contact" is a staff
+    decision and stays as it is.
+    """
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    contact.email_consent = Consent.GRANTED
+    contact.email_consent_at = timezone.now()
+    contact.email_consent_source = source
+    contact._history_user = None  # type: ignore[attr-defined]
+    contact.save(
+        update_fields=["email_consent", "email_consent_at", "email_consent_source", "updated_at"]
+    )
+    return contact
+
+
 def staff_profile_update(
     *, user: Any, timezone_name: str, weekly_digest: bool | None = None
 ) -> StaffProfile:

@@ -238,6 +238,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "imports-recover": {"task": "crm.tasks.import_jobs_recover", "schedule": crontab()},
     "imports-clean-up": {"task": "crm.tasks.import_files_clean_up", "schedule": crontab(minute=7)},
     # Hourly: each subscriber's Monday morning comes in their own time zone.
+    "report-counts-compact": {
+        "task": "outreach.tasks.report_counts_compact",
+        "schedule": crontab(),
+    },
     "digests": {"task": "outreach.tasks.digests_run", "schedule": crontab(minute=5)},
     "followups-dispatch": {
         "task": "outreach.tasks.followups_dispatch",
@@ -314,3 +318,21 @@ IMPORT_QUEUE_TIMEOUT = env_int("IMPORT_QUEUE_TIMEOUT", 900, minimum=5)
 # Uploaded files and error reports are deleted this long after the upload.
 IMPORT_KEEP_HOURS = env_int("IMPORT_KEEP_HOURS", 24, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# Public comments ("Share your voice", outreach/comment_views.py): a form anyone may post, so
+# every limit below protects it from floods without a third-party service.
+PUBLIC_COMMENT_MAX_LENGTH = env_int("PUBLIC_COMMENT_MAX_LENGTH", 5000, minimum=100)
+# The whole request; a longer one gets a polite 413 page without being read. Generous enough
+# that a comment over the length limit in any script still arrives and is answered on the form.
+PUBLIC_COMMENT_MAX_BYTES = env_int("PUBLIC_COMMENT_MAX_BYTES", 256 * 1024, minimum=16 * 1024)
+# Posts per client address (an IPv6 /64) in the cache; over either one, the form comes back
+# with the text kept and "try again in a minute".
+PUBLIC_COMMENT_RATE_PER_MINUTE = env_int("PUBLIC_COMMENT_RATE_PER_MINUTE", 5, minimum=1)
+PUBLIC_COMMENT_RATE_PER_HOUR = env_int("PUBLIC_COMMENT_RATE_PER_HOUR", 30, minimum=1)
+# A form sent sooner than this after it was shown was filled by a program; one older than the
+# maximum age is a token replayed (or a tab left open): either comes back to be sent again.
+PUBLIC_COMMENT_MIN_SECONDS = env_int("PUBLIC_COMMENT_MIN_SECONDS", 3, minimum=0)
+PUBLIC_COMMENT_MAX_AGE_SECONDS = env_int("PUBLIC_COMMENT_MAX_AGE_SECONDS", 24 * 3600, minimum=60)
+# How many reverse proxies in front of the web servers append to X-Forwarded-For. 0: the header
+# is ignored (anyone can send it) and the connection's address counts.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)

@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 
 from crm import account, health, views
 from crm.importing import views as import_views
-from outreach import followup_views
+from outreach import comment_urls, followup_views
 
 crm_patterns = [
     path("contacts/", views.contact_list, name="contact_list"),
@@ -46,6 +46,9 @@ urlpatterns = [
     path("consultations/", include(("outreach.urls", "outreach"))),
     path("followups/", include("outreach.followup_urls")),
     path("reports/", include("outreach.report_urls")),
+    path("comments/", include((comment_urls.staff_patterns, "comments"))),
+    # Public, no login: "Share your voice" and the comments published with consent.
+    path("voice/", include((comment_urls.public_patterns, "voice"))),
     path("u/<str:token>/", followup_views.unsubscribe, name="unsubscribe"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),

@@ -1,6 +1,7 @@
 """Back office: the topic and concern taxonomies, and consultations with their history."""
 
 from django.contrib import admin
+from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
 from outreach.models import (
@@ -10,6 +11,7 @@ from outreach.models import (
     EmailTemplate,
     EmailTemplateVersion,
     FollowUp,
+    PublicComment,
     Topic,
 )
 
@@ -62,3 +64,19 @@ class FollowUpAdmin(admin.ModelAdmin):
     search_fields = ["message_id", "contact__last_name", "contact__email"]
     date_hierarchy = "send_at"
     readonly_fields = [field.name for field in FollowUp._meta.fields]
+
+
+@admin.register(PublicComment)
+class PublicCommentAdmin(admin.ModelAdmin):
+    """For looking one up and for erasing one on request; staff moderate from their own pages,
+    where the consent rules are enforced."""
+
+    list_display = ["received_at", "name", "country", "union_name", "consent_to_publish", "status"]
+    list_filter = ["status", "consent_to_publish", "updates_opt_in", "language", "country"]
+    list_select_related = ["union", "contact"]
+    search_fields = ["name", "email", "union_name", "comment"]
+    date_hierarchy = "received_at"
+    readonly_fields = [field.name for field in PublicComment._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

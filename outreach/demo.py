@@ -13,7 +13,7 @@ from django.utils import timezone
 from crm.models import Contact, Union
 from crm.roles import OUTREACH_STAFF
 from outreach import services
-from outreach.models import Attendance, Concern, Consultation, Topic
+from outreach.models import Attendance, Concern, Consultation, PublicComment, Topic
 
 DEMO_NAMESPACE = uuid.UUID("6f1d2c3a-4b5e-4f60-8a71-92b3c4d5e6f7")
 SUMMARIES = (
@@ -79,5 +79,78 @@ def seed_consultations(*, count: int, seed: int) -> int:
         if Consultation.objects.filter(submission_key=key).exists():
             continue
         services.consultation_create(data=data, by=lead, submission_key=key)
+        made += 1
+    return made
+
+
+# Public comments as people send them: several languages, some anonymous, some not to be shown.
+DEMO_COMMENTS = (
+    # (comment, name, union, country, language, may publish, published)
+    (
+        "Cross-training is welcome if certificates are recognised both ways.",
+        "Jürgen Weber",
+        "IG Metall",
+        "DE",
+        "de",
+        True,
+        True,
+    ),
+    (
+        "La formation croisée ne doit pas servir à délocaliser la production.",
+        "",
+        "FO Métaux",
+        "FR",
+        "fr",
+        True,
+        True,
+    ),
+    (
+        "Our shipyard lost work in the last offset deal. Protect the jobs first.",
+        "Sean Murphy",
+        "Unite",
+        "GB",
+        "en",
+        True,
+        False,
+    ),
+    (
+        "Szkolenia tak, ale z udziałem związków przy wyborze instruktorów.",
+        "Anna Kowalska",
+        "NSZZ Solidarność",
+        "PL",
+        "pl",
+        False,
+        False,
+    ),
+    ("Who certifies the trainers? Nobody has told us.", "", "", "IT", "en", False, False),
+)
+
+
+@transaction.atomic
+def seed_comments(*, seed: int) -> int:
+    """A few public comments, two of them published; returns how many were made this time."""
+    moderator = User.objects.filter(groups__name=OUTREACH_STAFF).order_by("pk").first()
+    made = 0
+    for index, (text, name, union, country, language, consent, published) in enumerate(
+        DEMO_COMMENTS
+    ):
+        key = uuid.uuid5(DEMO_NAMESPACE, f"comment-{seed}-{index}").hex
+        if PublicComment.objects.filter(submission_key=key).exists():
+            continue
+        comment = services.public_comment_submit(
+            data={
+                "comment": text,
+                "name": name,
+                "union_name": union,
+                "country": country,
+                "language": language,
+                "consent_to_publish": consent,
+            },
+            consent_question="May we post your comment for others to see and review?",
+            updates_question="Yes, send me updates about the campaign by e-mail.",
+            submission_key=key,
+        )
+        if published and moderator is not None:
+            services.public_comment_publish(comment=comment, by=moderator)
         made += 1
     return made

@@ -10,12 +10,13 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
-from crm.models import Contact, Language, Site, Stamped, Union
+from crm.models import Contact, Language, Membership, Site, Stamped, Trade, Union
 from crm.timezones import default_timezone, is_valid_timezone
 
 # The names the data migration seeds, marked for translation. A name still equal to its seed is
@@ -471,3 +472,138 @@ class Digest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient} – {self.week_start:%Y-%m-%d} – {self.get_status_display()}"
+
+
+class PublicComment(models.Model):
+    """A comment sent through the public "Share your voice" form, by anyone, signed in or not.
+
+    Everything but the comment is optional and stored as typed. Staff read every one, may link it
+    to a contact and set the union it speaks for, and publish only what the person agreed to: the
+    question they were asked and their answer are kept with the comment.
+    """
+
+    class Status(models.TextChoices):
+        NEW = "new", _("New")
+        REVIEWED = "reviewed", _("Reviewed")
+        PUBLISHED = "published", _("Published")
+        HIDDEN = "hidden", _("Hidden")
+        SPAM = "spam", _("Spam")
+
+    comment = models.TextField(_("comment"))
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    # The union as the person wrote it; `union` is the one staff recognised in it.
+    union_name = models.CharField(_("union"), max_length=200, blank=True)
+    country = CountryField(_("country"), blank=True)
+    trade = models.CharField(_("trade"), max_length=30, choices=Trade.choices, blank=True)
+    role = models.CharField(
+        _("role in the union"), max_length=20, choices=Membership.Role.choices, blank=True
+    )
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
+    received_at = models.DateTimeField(_("received at"), default=timezone.now, editable=False)
+
+    # The consent record: the questions exactly as shown (in the language of the page) and the
+    # answers given.
+    consent_to_publish = models.BooleanField(_("may be published"), default=False)
+    consent_question = models.TextField(_("question asked about publishing"))
+    updates_opt_in = models.BooleanField(_("wants e-mail updates"), default=False)
+    updates_question = models.TextField(_("question asked about e-mail updates"))
+
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.NEW
+    )
+    union = models.ForeignKey(
+        Union,
+        verbose_name=_("union (as recognised by staff)"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="public_comments",
+    )
+    contact = models.ForeignKey(
+        Contact,
+        verbose_name=_("contact"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="public_comments",
+    )
+    moderated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("moderated by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    moderated_at = models.DateTimeField(_("moderated at"), null=True, blank=True)
+    moderation_note = models.TextField(_("moderation note"), blank=True)
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True)
+    # The same form sent twice with the same text (a double click, a resent request) is one
+    # comment: a digest of the form's signed time and the text.
+    submission_key = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, editable=False
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = _("public comment")
+        verbose_name_plural = _("public comments")
+        permissions = [
+            (
+                "moderate_publiccomment",
+                _("Can review, publish, hide and link public comments"),
+            )
+        ]
+        constraints = [
+            # Whatever the code path (a service, the admin, a shell), nothing is published
+            # without the person's yes.
+            models.CheckConstraint(
+                condition=~models.Q(status="published") | models.Q(consent_to_publish=True),
+                name="outreach_publiccomment_published_with_consent",
+                violation_error_message=_(
+                    "This comment cannot be published: the person did not agree to it."
+                ),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-received_at"], name="outreach_pubcomment_status"),
+            models.Index(fields=["country", "-received_at"], name="outreach_pubcomment_country"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or gettext('Anonymous')} – {self.received_at:%Y-%m-%d %H:%M}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("comments:detail", args=[self.pk])
+
+    def clean(self) -> None:
+        limit = settings.PUBLIC_COMMENT_MAX_LENGTH
+        errors: dict[str, ValidationError] = {}
+        if self.comment and len(self.comment) > limit:
+            errors["comment"] = ValidationError(
+                _(
+                    "Your comment is %(length)s characters long; the limit is %(limit)s. "
+                    "Please shorten it and send it again."
+                ),
+                params={
+                    "length": number_format(len(self.comment), force_grouping=True),
+                    "limit": number_format(limit, force_grouping=True),
+                },
+                code="max_length",
+            )
+        if self.updates_opt_in and not self.email:
+            errors["email"] = ValidationError(
+                _("Please give your email address so that we can send you updates."),
+                code="needed_for_updates",
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+# The report's running totals, in their own module; imported so that Django sees them.
+from outreach.report_models import ReportCount as ReportCount  # noqa: E402
+from outreach.report_models import ReportFirstSent as ReportFirstSent  # noqa: E402
+from outreach.report_models import ReportReach as ReportReach  # noqa: E402

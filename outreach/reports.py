@@ -16,6 +16,8 @@ Counting rules:
 
 from __future__ import annotations
 
+import calendar
+import math
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -214,6 +216,8 @@ def _union_labels(unions: list[dict[str, Any]]) -> dict[int, str]:
 
 
 def _median_days(held: QuerySet[Consultation]) -> float | None:
+    """Median of the delays to the first sent follow-up, each counted in whole hours (as the
+    running totals keep them), given in days."""
     first_sent = (
         FollowUp.objects.filter(
             consultation__in=held, status=FollowUp.Status.SENT, sent_at__isnull=False
@@ -227,14 +231,33 @@ def _median_days(held: QuerySet[Consultation]) -> float | None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT percentile_cont(0.5) WITHIN GROUP "  # noqa: S608
-                f"(ORDER BY EXTRACT(EPOCH FROM delay)) FROM ({sql}) AS delays",
+                f"(ORDER BY floor(EXTRACT(EPOCH FROM delay) / 3600)) FROM ({sql}) AS delays",
                 params,
             )
-            seconds = cursor.fetchone()[0]
-        return None if seconds is None else round(float(seconds) / 86400, 1)
+            hours = cursor.fetchone()[0]
+        return None if hours is None else round(float(hours) / 24, 1)
     # SQLite, the embedded mode of a demo: no percentile function, and little data.
-    delays = [row["delay"].total_seconds() for row in first_sent.values("delay")]
-    return round(statistics.median(delays) / 86400, 1) if delays else None
+    delays = [math.floor(row["delay"].total_seconds() / 3600) for row in first_sent.values("delay")]
+    return round(statistics.median(delays) / 24, 1) if delays else None
+
+
+def _median_of_histogram(counts: dict[int, int]) -> float | None:
+    """The median (as percentile_cont computes it) of values given as value -> how many."""
+    total = sum(counts.values())
+    if total <= 0:
+        return None
+    ordered = sorted((value, n) for value, n in counts.items() if n > 0)
+
+    def nth(index: int) -> int:  # 0-based
+        seen = 0
+        for value, n in ordered:
+            seen += n
+            if index < seen:
+                return value
+        return ordered[-1][0]
+
+    low, high = nth((total - 1) // 2), nth(total // 2)
+    return round((low + high) / 2 / 24, 1)
 
 
 def consultation_report(*, filters: ReportFilters) -> Report:
@@ -246,7 +269,28 @@ def consultation_report(*, filters: ReportFilters) -> Report:
                 # A handful of aggregates over many rows: compiling them (JIT) costs more than it
                 # saves, and their hash tables should stay in memory rather than spill to disk.
                 cursor.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
+            if uses_running_totals(filters):
+                return _report_from_counts(filters)
         return _report(filters)
+
+
+def uses_running_totals(filters: ReportFilters) -> bool:
+    """The running totals are kept per country and month: they answer a filter made of those
+    alone. Any other filter reads the consultations themselves."""
+    return (
+        connection.vendor == "postgresql"
+        and filters.union is None
+        and filters.sector is None
+        and filters.topic is None
+        and filters.staff is None
+        and not filters.format
+        and (filters.date_from is None or filters.date_from.day == 1)
+        and (
+            filters.date_to is None
+            or filters.date_to.day
+            == calendar.monthrange(filters.date_to.year, filters.date_to.month)[1]
+        )
+    )
 
 
 def _report(filters: ReportFilters) -> Report:
@@ -275,19 +319,7 @@ def _report(filters: ReportFilters) -> Report:
         if code:
             countries[code] += n
             report.positions_by_country.setdefault(code, dict.fromkeys(POSITIONS, 0))[position] = n
-    report.by_country = _rows(
-        countries,
-        {code: country_names.name(code) or code for code in countries},
-        {code: code for code in countries},
-    )
-    position_labels = dict(Consultation.Position.choices)
-    report.positions = [
-        Tally(key=value, label=str(position_labels[value]), count=positions[value])
-        for value in POSITIONS
-    ]
-    members = member_codes()
-    report.nato_consulted = sorted(members & set(countries))
-    report.nato_not_consulted = sorted(members - set(countries))
+    _place_countries_and_positions(report, countries, positions)
 
     through = Consultation.unions.through.objects.filter(consultation__in=held)
     union_counts = list(
@@ -317,6 +349,142 @@ def _report(filters: ReportFilters) -> Report:
     report.followups = _followup_counts(held)
     report.median_days_to_followup = _median_days(held)
     return report
+
+
+def _counts_where(filters: ReportFilters, *, monthly: bool) -> tuple[str, list[Any]]:
+    """Conditions on the running totals. Without a date range, and unless `monthly` rows are
+    needed, the all-time rows (month null) answer."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    if filters.date_from or filters.date_to or monthly:
+        conditions.append("month IS NOT NULL")
+    else:
+        conditions.append("month IS NULL")
+    if filters.date_from:
+        conditions.append("month >= %s")
+        params.append(filters.date_from)
+    if filters.date_to:
+        conditions.append("month <= %s")
+        params.append(filters.date_to)
+    if filters.country:
+        conditions.append("country = %s")
+        params.append(filters.country)
+    return " AND ".join(conditions), params
+
+
+def _report_from_counts(filters: ReportFilters) -> Report:
+    """The same figures as `_report`, from the running totals (outreach/report_models.py)."""
+    report = Report(filters=filters)
+    where, params = _counts_where(filters, monthly=False)
+    monthly_where, monthly_params = _counts_where(filters, monthly=True)
+    by_kind: dict[str, Counter[str]] = {}
+    months: Counter[str] = Counter()
+    countries: Counter[str] = Counter()
+    positions: Counter[str] = Counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT kind, key, sum(n) FROM outreach_reportcount "  # noqa: S608
+            f"WHERE {where} AND kind <> 'position' GROUP BY kind, key HAVING sum(n) <> 0",
+            params,
+        )
+        for kind, key, n in cursor.fetchall():
+            by_kind.setdefault(kind, Counter())[key] = int(n)
+        cursor.execute(
+            "SELECT month, country, key, sum(n) FROM outreach_reportcount "  # noqa: S608
+            f"WHERE {monthly_where} AND kind = 'position' GROUP BY month, country, key "
+            "HAVING sum(n) <> 0",
+            monthly_params,
+        )
+        for month, country, position, total in cursor.fetchall():
+            n = int(total)  # sum() of bigint is numeric
+            months[f"{month:%Y-%m}"] += n
+            positions[position] += n
+            if country:
+                countries[country] += n
+                report.positions_by_country.setdefault(country, dict.fromkeys(POSITIONS, 0))[
+                    position
+                ] += n
+        # People reached in all countries over all time have rows of their own (country '').
+        reach_where, reach_params = (
+            ("country = '' AND month IS NULL", [])
+            if filters.date_from is None and filters.date_to is None and not filters.country
+            else (monthly_where, monthly_params)
+        )
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT contact_id FROM outreach_reportreach "  # noqa: S608
+            f"WHERE {reach_where} GROUP BY contact_id HAVING sum(n) > 0) AS reached",
+            reach_params,
+        )
+        report.unique_contacts_reached = cursor.fetchone()[0]
+
+    statuses = by_kind.get("status", Counter())
+    report.total_consultations = statuses[Consultation.Status.HELD]
+    report.planned = statuses[Consultation.Status.PLANNED]
+    report.cancelled = statuses[Consultation.Status.CANCELLED]
+    report.by_month = [Tally(key=m, label=m, count=n) for m, n in sorted(months.items()) if n]
+    _place_countries_and_positions(report, countries, positions)
+
+    union_counts = {int(key): n for key, n in by_kind.get("union", Counter()).items()}
+    unions = [
+        dict(union)
+        for union in Union.objects.filter(pk__in=union_counts).values("pk", "name", "country")
+    ]
+    report.by_union = _rows(
+        Counter(union_counts), _union_labels(unions), {pk: str(pk) for pk in union_counts}
+    )
+    report.by_topic = _taxonomy_counts(Topic, by_kind.get("topic", Counter()))
+    report.top_concerns = _taxonomy_counts(Concern, by_kind.get("concern", Counter()))[
+        :TOP_CONCERNS
+    ]
+
+    followups = by_kind.get("followup", Counter())
+    status = FollowUp.Status
+    pending = [status.SCHEDULED, status.QUEUED, status.SENDING]
+    overdue = FollowUp.objects.filter(
+        consultation__in=held_consultations(filters),
+        status__in=pending,
+        send_at__lt=timezone.now() - OVERDUE_AFTER,
+    ).count()
+    report.followups = {
+        "scheduled": sum(followups[value] for value in pending) - overdue,
+        "sent": followups[status.SENT],
+        "failed": followups[status.FAILED] + followups[status.UNKNOWN],
+        "overdue": overdue,
+        "suppressed": followups[status.SUPPRESSED],
+        "cancelled": followups[status.CANCELLED],
+    }
+    report.median_days_to_followup = _median_of_histogram(
+        {int(key): n for key, n in by_kind.get("delay", Counter()).items()}
+    )
+    return report
+
+
+def _place_countries_and_positions(
+    report: Report, countries: Counter[str], positions: Counter[str]
+) -> None:
+    report.by_country = _rows(
+        countries,
+        {code: country_names.name(code) or code for code in countries},
+        {code: code for code in countries},
+    )
+    position_labels = dict(Consultation.Position.choices)
+    report.positions = [
+        Tally(key=value, label=str(position_labels[value]), count=positions[value])
+        for value in POSITIONS
+    ]
+    members = member_codes()
+    report.nato_consulted = sorted(members & set(countries))
+    report.nato_not_consulted = sorted(members - set(countries))
+
+
+def _taxonomy_counts(model: Any, counts: Counter[str]) -> list[Tally]:
+    by_pk = {int(key): n for key, n in counts.items()}
+    entries = {entry.pk: entry for entry in model.objects.filter(pk__in=by_pk)}
+    return _rows(
+        Counter({pk: n for pk, n in by_pk.items() if pk in entries}),
+        {pk: str(entry) for pk, entry in entries.items()},
+        {pk: entry.slug for pk, entry in entries.items()},
+    )
 
 
 def _taxonomy_rows(

@@ -27,7 +27,7 @@ class ConsultationFilters:
     status: str = ""
 
 
-def _day_start(day: date) -> datetime | None:
+def day_start(day: date) -> datetime | None:
     """Midnight of `day` in the reader's time zone; None past the calendar's end (9999-12-31)."""
     try:
         return timezone.make_aware(datetime.combine(day, time.min)).astimezone(UTC)
@@ -37,12 +37,12 @@ def _day_start(day: date) -> datetime | None:
 
 def consultation_list(*, filters: ConsultationFilters) -> QuerySet[Consultation]:
     consultations = Consultation.objects.select_related("lead")
-    if filters.date_from and (start := _day_start(filters.date_from)) is not None:
+    if filters.date_from and (start := day_start(filters.date_from)) is not None:
         consultations = consultations.filter(starts_at__gte=start)
     if (
         filters.date_to
         and filters.date_to < date.max
-        and (end := _day_start(filters.date_to + timedelta(days=1)))
+        and (end := day_start(filters.date_to + timedelta(days=1)))
     ):
         # Up to the end of the last day, in the reader's time zone.
         consultations = consultations.filter(starts_at__lt=end)

@@ -43,3 +43,8 @@ def digests_run() -> int:
 )
 def digest_send(digest_id: int) -> str:
     return services.digest_send(digest_id=digest_id)
+
+
+@shared_task(name="outreach.tasks.report_counts_compact", ignore_result=True)
+def report_counts_compact() -> int:
+    return services.report_counts_compact()

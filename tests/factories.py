@@ -10,7 +10,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from crm.models import Consent, Contact, Employer, Membership, Site, Union
-from outreach.models import Consultation, FollowUp
+from outreach.models import Consultation, FollowUp, PublicComment
 
 
 class UnionFactory(DjangoModelFactory[Union]):
@@ -90,3 +90,18 @@ class FollowUpFactory(DjangoModelFactory[FollowUp]):
     body = "Thank you for meeting us."
     send_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
     message_id = factory.Sequence(lambda n: f"<followup-{n}@test.example>")
+
+
+class PublicCommentFactory(DjangoModelFactory[PublicComment]):
+    class Meta:
+        model = PublicComment
+
+    comment = factory.Sequence(lambda n: f"Cross-training must keep the work here. ({n})")
+    name = factory.Iterator(["Jürgen Weber", "Ελένη Παππά", "Иван Петров", "Ayşe Yılmaz", ""])
+    email = factory.Sequence(lambda n: f"commenter{n}@example.org")
+    union_name = "IG Metall"
+    country = "DE"
+    language = "en"
+    consent_to_publish = True
+    consent_question = "May we post your comment for others to see and review?"
+    updates_question = "Yes, send me updates about the campaign by e-mail."

@@ -13,7 +13,13 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from crm.models import ImportJob
 from outreach.models import Consultation
-from tests.factories import ConsultationFactory, FollowUpFactory, MembershipFactory, SiteFactory
+from tests.factories import (
+    ConsultationFactory,
+    FollowUpFactory,
+    MembershipFactory,
+    PublicCommentFactory,
+    SiteFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +27,7 @@ PERSONAS = ("anonymous", "outsider", "staff", "organizer", "manager", "admin")
 LOGIN = "login"  # a redirect to the sign-in page
 NO = 403
 ALL_ROLES = {"outsider": NO, "staff": 200, "organizer": 200, "manager": 200, "admin": 200}
+OPEN: dict[str, object] = dict.fromkeys(PERSONAS, 200)
 
 
 def expect(
@@ -92,6 +99,17 @@ EXPECTED: dict[str, dict[str, object]] = {
     "reports:dashboard": expect(NO, NO, 200, 200),
     "reports:table_export": expect(NO, NO, 200, 200),
     "reports:consultations_export": expect(NO, NO, 200, 200),
+    # Public comments: outreach staff and managers moderate them (organizers do not).
+    "comments:list": expect(200, NO, 200, 200),
+    "comments:detail": expect(200, NO, 200, 200),
+    "comments:moderate": expect(405, NO, 405, 405),  # POST only
+    "comments:link_contact": expect(405, NO, 405, 405),
+    "comments:create_contact": expect(405, NO, 405, 405),
+    "comments:set_union": expect(405, NO, 405, 405),
+    # "Share your voice": the campaign's public pages, open to anyone signed in or not.
+    "voice:submit": OPEN,
+    "voice:thanks": OPEN,
+    "voice:published": OPEN,
 }
 
 # Open to anyone, and why.
@@ -153,6 +171,8 @@ def _url(key: str, objects: dict[str, Model]) -> str:
             kwargs[param] = "xlsx"
         elif param == "table":
             kwargs[param] = "summary"
+        elif name.startswith("comments:"):
+            kwargs[param] = objects["publiccomment"].pk
         elif name.startswith("followups:"):
             kwargs[param] = objects[f"followup {which or 'own'}".strip()].pk
         elif name == "crm:membership_create":
@@ -187,6 +207,7 @@ def test_it_gives_each_persona_exactly_the_expected_access(
             source=ImportJob.Source.WEB, created_by=organizer, file_name="own.csv"
         ),
         "import other": ImportJob.objects.create(source=ImportJob.Source.WEB, file_name="x.csv"),
+        "publiccomment": PublicCommentFactory.create(),
     }
     objects["import"] = objects["import own"]
     failures = []

@@ -1,5 +1,15 @@
 """Writes of the outreach app. Views, tasks, commands and tests call these names."""
 
+from outreach.services.comments import (
+    public_comment_create_contact,
+    public_comment_hide,
+    public_comment_link_contact,
+    public_comment_mark_spam,
+    public_comment_publish,
+    public_comment_review,
+    public_comment_set_union,
+    public_comment_submit,
+)
 from outreach.services.consultations import (
     FollowUpRequest,
     NewAttendee,
@@ -19,6 +29,7 @@ from outreach.services.followups import (
     followup_send_now,
     followups_dispatch_due,
 )
+from outreach.services.report_counts import report_counts_compact, report_counts_rebuild
 
 __all__ = [
     "FollowUpRefusedError",
@@ -38,4 +49,14 @@ __all__ = [
     "followup_send",
     "followup_send_now",
     "followups_dispatch_due",
+    "public_comment_create_contact",
+    "public_comment_hide",
+    "public_comment_link_contact",
+    "public_comment_mark_spam",
+    "public_comment_publish",
+    "public_comment_review",
+    "public_comment_set_union",
+    "public_comment_submit",
+    "report_counts_compact",
+    "report_counts_rebuild",
 ]

@@ -11,13 +11,22 @@ pytestmark = [pytest.mark.browser, live]
 
 # The logins `make run` prints, and what each one's navigation shows.
 EXPECTED_NAV = {
-    "outreach": ["log", "consultations", "followups", "contacts", "unions"],
+    "outreach": ["log", "consultations", "followups", "comments", "contacts", "unions"],
     "organizer": ["consultations", "contacts", "unions", "employers", "imports"],
-    "manager": ["consultations", "followups", "reports", "contacts", "unions", "employers"],
+    "manager": [
+        "consultations",
+        "followups",
+        "comments",
+        "reports",
+        "contacts",
+        "unions",
+        "employers",
+    ],
     "admin": [
         "log",
         "consultations",
         "followups",
+        "comments",
         "reports",
         "contacts",
         "unions",

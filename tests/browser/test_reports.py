@@ -68,8 +68,12 @@ def test_it_shows_filters_and_downloads_the_report(page, live_server, manager, p
     for chart in ("months", "countries", "unions", "topics", "positions", "positions-by-country"):
         assert page.locator(f"[data-chart={chart}]").is_visible(), chart
     assert page.locator("[data-chart=countries] li").count() == 2
-    for table in ("summary", "months", "countries", "coverage", "unions", "topics", "followups"):
+    for table in ("summary", "months", "countries", "unions", "topics", "followups"):
         assert page.locator(f"[data-table={table}]").is_visible(), table
+    # Every member state's row is folded away until asked for.
+    assert not page.locator("[data-table=coverage]").is_visible()
+    page.locator(".coverage-table summary").click()
+    assert page.locator("[data-table=coverage]").is_visible()
     assert _first_cells(page, "countries") == ["DE", "DK"]
     assert _first_cells(page, "unions") == ["IG Metall", "Dansk Metal"]
     assert _first_cells(page, "months") == ["2024-01", "2024-02", "2024-03"]

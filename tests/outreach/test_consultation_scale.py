@@ -39,6 +39,8 @@ def ten_thousand(django_db_setup, django_db_blocker):
                 Consultation(
                     title=f"Scale {index}",
                     starts_at=start + timedelta(days=index),
+                    # bulk_create skips save(), which keeps the local date
+                    held_on=(start + timedelta(days=index)).date(),
                     lead=lead,
                     country="DE",
                 )

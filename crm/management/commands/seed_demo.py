@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from crm.demo import DEMO_PASSWORD, DemoUserConflictError, demo_users_ensure, seed_demo
 from crm.models import Contact
-from outreach.demo import seed_consultations
+from outreach.demo import seed_comments, seed_consultations
 
 
 class Command(BaseCommand):
@@ -83,6 +83,8 @@ class Command(BaseCommand):
         if not (options["if_empty"] and seeded_before):
             made = seed_consultations(count=options["consultations"], seed=options["seed"])
             self.stdout.write(f"Demo consultations: {made} created.")
+            comments = seed_comments(seed=options["seed"])
+            self.stdout.write(f"Demo public comments: {comments} created.")
         if options["volume_consultations"] > 0:
             from django.db import connection
 
