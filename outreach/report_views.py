@@ -13,9 +13,12 @@ from django_countries import countries
 from crm.access import role_required
 from crm.exports import csv_response, xlsx_response
 from outreach import charts
+from outreach.comment_report import comment_report
 from outreach.forms import ReportFilterForm
 from outreach.reports import (
+    COMMENT_TABLE_KEYS,
     TABLE_KEYS,
+    comment_tables,
     consultation_report,
     report_consultations,
     report_tables,
@@ -29,8 +32,10 @@ UNIONS_SHOWN = 50
 @role_required("outreach.view_reports")
 def dashboard(request: HttpRequest) -> HttpResponse:
     form = ReportFilterForm(request.GET or None)
-    report = consultation_report(filters=form.filters())
-    tables = report_tables(report)
+    filters = form.filters()
+    report = consultation_report(filters=filters)
+    comments = comment_report(filters=filters)
+    tables = {**report_tables(report), **comment_tables(comments)}
     # Thousands of unions make a list nobody reads on screen: the top ones here, all in the file.
     unions = tables["unions"]
     tables["unions"] = replace(unions, rows=unions.rows[:UNIONS_SHOWN])
@@ -45,6 +50,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "union_chart": charts.bars(report.by_union),
         "topic_chart": charts.bars(report.by_topic),
         "concern_chart": charts.bars(report.top_concerns),
+        "comments": comments,
+        "comment_country_chart": charts.bars(comments.by_country),
         "position_chart": charts.bars(report.positions),
         "position_stacks": charts.stacks(report.positions_by_country, country_labels),
         "unions_not_shown": len(unions.rows) - len(tables["unions"].rows),
@@ -61,10 +68,13 @@ def _stamp() -> str:
 
 @role_required("outreach.view_reports")
 def table_export(request: HttpRequest, table: str, file_format: str) -> HttpResponseBase:
-    if table not in TABLE_KEYS or file_format not in EXPORT_FORMATS:
+    if table not in (*TABLE_KEYS, *COMMENT_TABLE_KEYS) or file_format not in EXPORT_FORMATS:
         raise Http404(table)
-    report = consultation_report(filters=ReportFilterForm(request.GET or None).filters())
-    found = report_tables(report)[table]
+    filters = ReportFilterForm(request.GET or None).filters()
+    if table in COMMENT_TABLE_KEYS:
+        found = comment_tables(comment_report(filters=filters))[table]
+    else:
+        found = report_tables(consultation_report(filters=filters))[table]
     filename = f"report-{table.replace('_', '-')}-{_stamp()}.{file_format}"
     header = [str(title) for title in found.header]
     rows = ([str(cell) if not isinstance(cell, int | float) else cell for cell in row]

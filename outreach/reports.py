@@ -34,6 +34,7 @@ from django_countries import countries as country_names
 
 from crm.models import Sector, Union
 from crm.nato import member_codes
+from outreach.comment_report import CommentReport
 from outreach.models import Attendance, Concern, Consultation, FollowUp, Topic
 from outreach.selectors import OVERDUE_AFTER, with_list_details
 
@@ -521,6 +522,7 @@ def _followup_counts(held: QuerySet[Consultation]) -> dict[str, int]:
     )
 
 
+COMMENT_TABLE_KEYS = ("comments", "comments_by_country", "comments_by_union")
 TABLE_KEYS = (
     "summary", "months", "countries", "coverage", "unions", "topics", "positions",
     "positions_by_country", "concerns", "followups",
@@ -640,4 +642,40 @@ def report_tables(report: Report) -> dict[str, ReportTable]:
         ),
     ]
     assert [table.key for table in tables] == list(TABLE_KEYS)
+    return {table.key: table for table in tables}
+
+
+def _percent(share: float | None) -> str:
+    return "" if share is None else f"{100 * share:.1f}"
+
+
+def comment_tables(comments: CommentReport) -> dict[str, ReportTable]:
+    """The public comments' tables (outreach/comment_report.py), as the report's other tables."""
+    tables = [
+        ReportTable(
+            "comments",
+            _("Public comments"),
+            [_("Figure"), _("Value")],
+            [
+                [_("Comments received (not spam)"), comments.total],
+                [_("Published"), comments.published],
+                [_("Published share (%)"), _percent(comments.published_share)],
+                [_("Consent to publish given"), comments.consented],
+                [_("Consented share (%)"), _percent(comments.consented_share)],
+                [_("Spam"), comments.spam],
+            ],
+        ),
+        ReportTable(
+            "comments_by_country",
+            _("Public comments by country"),
+            [_("Country"), _("Comments")],
+            [[row.label, row.count] for row in comments.by_country],
+        ),
+        ReportTable(
+            "comments_by_union",
+            _("Public comments by union"),
+            [_("Union"), _("Comments")],
+            [[row.label, row.count] for row in comments.by_union],
+        ),
+    ]
     return {table.key: table for table in tables}

@@ -549,3 +549,40 @@ def test_it_runs_as_many_queries_for_a_large_campaign_as_for_a_small_one(manager
         url: [_queries(manager_client, url, params) for params in filters] for url in EVERY_URL
     }
     assert large == small
+
+
+def test_it_shows_the_public_comments_beside_the_consultations(manager_client):
+    from tests.factories import PublicCommentFactory
+
+    PublicCommentFactory.create(country="DE", status="published")
+    PublicCommentFactory.create(country="DE", consent_to_publish=False)
+    PublicCommentFactory.create(country="PL", status="spam")
+    PublicCommentFactory.create(country="FR", union_name="<script>alert(1)</script>")
+    page = manager_client.get("/reports/").content.decode()
+    assert "Public comments by country" in page
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    rows = _csv(manager_client.get("/reports/comments_by_country.csv"))
+    assert rows[1:] == [["Germany", "2"], ["France", "1"]]
+    summary = dict(_csv(manager_client.get("/reports/comments.csv"))[1:])
+    assert summary["Comments received (not spam)"] == "3"
+    assert summary["Published"] == "1"
+    assert summary["Published share (%)"] == "33.3"
+    assert summary["Spam"] == "1"
+    only_germany = _csv(manager_client.get("/reports/comments_by_country.csv?country=DE"))
+    assert only_germany[1:] == [["Germany", "2"]]
+
+
+def test_it_lists_the_top_unions_and_says_how_many_more_are_in_the_file(
+    manager_client, monkeypatch
+):
+    from outreach import report_views
+
+    unions = [UnionFactory.create(name=f"Union {n:02d}", country="DE") for n in range(3)]
+    for union in unions:
+        consultation = ConsultationFactory.create(country="DE")
+        consultation.unions.add(union)
+    monkeypatch.setattr(report_views, "UNIONS_SHOWN", 2)
+    page = manager_client.get("/reports/").content.decode()
+    assert "And 1 more union: download the table for all of them." in page
+    assert len(_csv(manager_client.get("/reports/unions.csv"))) == 4
