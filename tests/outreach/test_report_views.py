@@ -24,7 +24,13 @@ from openpyxl import load_workbook
 from crm.models import Union
 from crm.nato import member_codes
 from outreach.models import Attendance, Concern, Consultation, FollowUp, Topic
-from outreach.reports import TABLE_KEYS, ReportFilters, consultation_report, report_tables
+from outreach.reports import (
+    COMMENT_TABLE_KEYS,
+    TABLE_KEYS,
+    ReportFilters,
+    consultation_report,
+    report_tables,
+)
 from tests.factories import ConsultationFactory, ContactFactory, FollowUpFactory, UnionFactory
 
 pytestmark = pytest.mark.django_db
@@ -450,7 +456,7 @@ def test_it_keeps_the_filter_in_every_export_link(manager_client):
     params = {"country": "DE", "date_from": "2020-01-01", "union": str(union.pk)}
     response = manager_client.get(DASHBOARD, params)
     links = _export_links(response.content.decode())
-    expected = {f"{key}-{fmt}" for key in TABLE_KEYS for fmt in FORMATS} | {
+    expected = {f"{key}-{fmt}" for key in (*TABLE_KEYS, *COMMENT_TABLE_KEYS) for fmt in FORMATS} | {
         "consultations-csv",
         "consultations-xlsx",
     }
