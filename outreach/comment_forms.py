@@ -20,6 +20,7 @@ from crm.forms import any_country_choices, valid_fields
 from crm.models import Union
 from outreach.comment_selectors import CommentFilters
 from outreach.models import PublicComment
+from outreach.services.comments import SUBMITTED_FIELDS
 
 # The questions as the person reads them; their translation at the time is stored as the consent.
 CONSENT_QUESTION = _("May we post your comment for others to see and review?")
@@ -95,18 +96,7 @@ class PublicCommentForm(forms.ModelForm):
 
     class Meta:
         model = PublicComment
-        fields = [
-            "comment",
-            "name",
-            "email",
-            "union_name",
-            "country",
-            "trade",
-            "role",
-            "language",
-            "consent_to_publish",
-            "updates_opt_in",
-        ]
+        fields = list(SUBMITTED_FIELDS)
         labels = {
             "comment": _("Your comment"),
             "name": _("Your name"),
