@@ -257,6 +257,10 @@ def run(folder: Path) -> list[Row]:
 
     # Before the data is made: a URLconf that does not import fails the run at once.
     url = _dashboard_url()
+    with connection.cursor() as cursor:
+        # The import benchmark, run before in the same database, leaves a million contacts: the
+        # report's scenario is a campaign of 100,000 people (volume_seed makes them).
+        cursor.execute("TRUNCATE crm_contact, crm_historicalcontact CASCADE")
     seed_unions(SeedReport())
     every, one = ReportFilters(), ReportFilters(country=COUNTRY)
     # The number of queries with no consultations yet, to compare with the count at volume.
@@ -283,7 +287,10 @@ def run(folder: Path) -> list[Row]:
     _phase(f"VACUUM (ANALYZE) in {time.perf_counter() - start:.1f} s")
 
     rows: list[Row] = []
-    data = f"{volume.consultations:,} consultations, {volume.attendances:,} attendances"
+    data = (
+        f"{volume.consultations:,} consultations, {volume.attendances:,} attendances, "
+        f"{volume.contacts:,} contacts"
+    )
     note = (
         f"ms (lower is better; target {TARGET_MS} ms for the dashboard). Ours: median of {RUNS} "
         "runs after a warm-up; baseline: the same figures counted by Python loops over the ORM, "
