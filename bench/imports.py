@@ -182,7 +182,8 @@ def _copy(path: Path) -> float:
 
 
 def _peak_memory(path: Path) -> float:
-    """Peak resident memory (MB) of a separate process previewing the file."""
+    """Peak resident memory (MB) of a separate process previewing the file, with the process
+    that parses the file for it (both peaks added: an upper bound of what they held at once)."""
     code = (
         (
             "import sys; sys.path.insert(0, %r); import django, resource; django.setup(); "
@@ -191,7 +192,8 @@ def _peak_memory(path: Path) -> float:
             "from crm.importing.services import contact_import; "
             "t = read_table(__import__('pathlib').Path(%r)); "
             "s = contact_import(table=t, mapping=detect_mapping(t.headers), dry_run=True); "
-            "print(s.rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+            "print(s.rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss "
+            "+ resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
         )
         .replace("%r", "{!r}")
         .format(str(ROOT), str(path))

@@ -317,6 +317,8 @@ IMPORT_STALE_SECONDS = env_int("IMPORT_STALE_SECONDS", 120, minimum=5)
 IMPORT_QUEUE_TIMEOUT = env_int("IMPORT_QUEUE_TIMEOUT", 900, minimum=5)
 # Uploaded files and error reports are deleted this long after the upload.
 IMPORT_KEEP_HOURS = env_int("IMPORT_KEEP_HOURS", 24, minimum=1)
+# Files of more than one chunk are parsed in a forked second process (crm/importing/parallel.py).
+IMPORT_PARSE_PROCESS = env_bool("IMPORT_PARSE_PROCESS", True)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # Public comments ("Share your voice", outreach/comment_views.py): a form anyone may post, so

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,7 +44,13 @@ from crm.importing.cells import (
 )
 from crm.importing.files import Line
 from crm.importing.headers import FULL_NAME, Mapping, split_full_name
-from crm.importing.references import References
+from crm.importing.parallel import (
+    can_fork,
+    collect_chunk_garbage,
+    collector_paused,
+    parsed_in_child,
+)
+from crm.importing.references import NewUnion, References
 from crm.models import Consent, ConsentSource, Contact, Membership, contact_search_text
 from crm.text import fold
 from crm.timezones import default_timezone
@@ -227,19 +233,64 @@ class ContactImporter:
             # not wait, nor make others wait.)
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext('crm.contact_import'))")
-        iterator = iter(rows)
+        with collector_paused():
+            return self._run(iter(rows))
+
+    def _run(self, iterator: Iterator[Line]) -> Summary:
+        chunks: Iterator[list[Line]] = iter(
+            lambda: list(itertools.islice(iterator, CHUNK_ROWS)), []
+        )
+        first = next(chunks, [])
+        parsed: Iterator[list[Row]] = map(self._parse_chunk, chunks)
+        if len(first) == CHUNK_ROWS and can_fork():
+            # More than a chunk: the rest is parsed in a second process meanwhile.
+            parsed = parsed_in_child(chunks, self._parse_chunk)
         done = 0
-        while chunk := list(itertools.islice(iterator, CHUNK_ROWS)):
-            self._chunk(chunk)
-            done += len(chunk)
-            if self.on_progress is not None:
-                self.on_progress(done)
+        try:
+            for chunk in itertools.chain([self._parse_chunk(first)] if first else [], parsed):
+                self._chunk(self._unions_rechecked(chunk))
+                collect_chunk_garbage()
+                done += len(chunk)
+                if self.on_progress is not None:
+                    self.on_progress(done)
+        finally:
+            # On an error, the parsing process is stopped now rather than whenever the
+            # traceback that holds this frame is freed.
+            if isinstance(parsed, Generator):
+                parsed.close()
         self.summary.created_unions = self.refs.created_unions
         self.summary.created_employers = self.refs.created_employers
         self.summary.created_sites = self.refs.created_sites
         return self.summary
 
     # Parsing ------------------------------------------------------------------------------------
+
+    def _parse_chunk(self, lines: list[Line]) -> list[Row]:
+        return [self._parse(line) for line in lines]
+
+    def _unions_rechecked(self, rows: list[Row]) -> list[Row]:
+        """Unions to create looked up again, now that earlier chunks may have created them.
+
+        A chunk parsed in the other process saw only the unions that existed when the import
+        began; here it sees what a chunk parsed in this process would have seen.
+        """
+        for row in rows:
+            union = row.values.get("union")
+            if isinstance(union, NewUnion):
+                try:
+                    row.values["union"] = self.refs.union_deferred(union.name, union.country)
+                except CellError as error:
+                    del row.values["union"]
+                    row.errors.append(self._cell_message(row.line, row.headers["union"], error))
+        return rows
+
+    @staticmethod
+    def _cell_message(line: Line, header: str, error: CellError) -> str:
+        return _("Row %(row)d, column “%(column)s”: %(message)s") % {
+            "row": line.number,
+            "column": header,
+            "message": error,
+        }
 
     def _parse(self, line: Line) -> Row:
         values: dict[str, Any] = {}
@@ -272,10 +323,7 @@ class ContactImporter:
             try:
                 values[name] = parser(cell, values)
             except CellError as error:
-                errors.append(
-                    _("Row %(row)d, column “%(column)s”: %(message)s")
-                    % {"row": line.number, "column": header, "message": error}
-                )
+                errors.append(self._cell_message(line, header, error))
         if "union_role" in values and "union" not in raw:
             header, cell = raw["union_role"]
             errors.append(
@@ -290,8 +338,7 @@ class ContactImporter:
 
     # Matching -----------------------------------------------------------------------------------
 
-    def _chunk(self, lines: list[Line]) -> None:
-        rows = [self._parse(line) for line in lines]
+    def _chunk(self, rows: list[Row]) -> None:
         valid = [row for row in rows if not row.errors]
         emails = {row.values["email"].lower() for row in valid if "email" in row.values}
         phones = {
@@ -704,6 +751,11 @@ class ContactImporter:
         # own, which is how the snapshots of tags and languages find their version.
         stamp = self.now + timedelta(microseconds=self.chunks)
         self.chunks += 1
+        self._write_memberships(targets, stamp)
+        if self.dry_run:
+            # Nothing of a preview is kept and nothing in it reads history back: a third of a
+            # preview's database time saved.
+            return
         ids = [t.id for t in targets if t.id is not None and t.versioned]
         bulk.history_copy(
             model=Contact,
@@ -722,7 +774,6 @@ class ContactImporter:
                 ids=ids,
                 stamp=stamp,
             )
-        self._write_memberships(targets, stamp)
 
     def _contact_values(self, target: Target) -> dict[str, Any]:
         state = target.state
@@ -782,15 +833,16 @@ class ContactImporter:
             [[m[0], t.id, m[1], m[2], None, None] for t, m in added],
         )
         bulk.update_rows(Membership, ["role"], [[m[0], m[2]] for _t, m in updated])
-        bulk.history_copy(
-            model=Membership,
-            history=MEMBERSHIP_HISTORY,
-            ids=[m[0] for _t, m in added + updated],
-            created={m[0] for _t, m in added},
-            stamp=stamp,
-            reason=self.reason or None,
-            user_id=self.user_id,
-        )
+        if not self.dry_run:
+            bulk.history_copy(
+                model=Membership,
+                history=MEMBERSHIP_HISTORY,
+                ids=[m[0] for _t, m in added + updated],
+                created={m[0] for _t, m in added},
+                stamp=stamp,
+                reason=self.reason or None,
+                user_id=self.user_id,
+            )
         changed = added + updated
         for _t, m in changed:
             m[3] = False

@@ -24,7 +24,8 @@ def public_form(settings):
             "LOCATION": f"browser-comments-{uuid.uuid4()}",
         }
     }
-    settings.PUBLIC_COMMENT_MIN_SECONDS = 2
+    # No wait by default: the journeys below must not race the clock on a slow machine.
+    settings.PUBLIC_COMMENT_MIN_SECONDS = 0
 
 
 @pytest.fixture
@@ -45,7 +46,10 @@ def _write_comment(page, text: str) -> None:
     page.get_by_role("radio", name="Yes", exact=True).check()
 
 
-def test_it_takes_a_comment_from_an_anonymous_visitor_with_consent(visitor, live_server):
+def test_it_takes_a_comment_from_an_anonymous_visitor_with_consent(visitor, live_server, settings):
+    # Every post counts as too quick until the window is closed again below; the live server's
+    # thread reads the same settings object.
+    settings.PUBLIC_COMMENT_MIN_SECONDS = 3600
     visitor.goto(f"{live_server.url}/voice/")
     assert visitor.locator("[data-nav]").count() == 0
     text = "Cross-training works when certificates are recognised both ways."
@@ -63,7 +67,7 @@ def test_it_takes_a_comment_from_an_anonymous_visitor_with_consent(visitor, live
     assert visitor.get_by_role("radio", name="Yes", exact=True).is_checked()
     assert not PublicComment.objects.exists()
 
-    visitor.wait_for_timeout(2_100)
+    settings.PUBLIC_COMMENT_MIN_SECONDS = 0
     visitor.get_by_role("button", name="Send my comment").click()
     visitor.get_by_role("heading", name="Thank you for your comment").wait_for()
     comment = PublicComment.objects.get()
@@ -84,7 +88,6 @@ def test_it_lets_a_staffer_publish_it_for_the_public_to_read(
     visitor.goto(f"{live_server.url}/voice/")
     _write_comment(visitor, "Keep the work here, <b>train</b> together.")
     visitor.get_by_label("Your e-mail address").fill("eleni@example.gr")
-    visitor.wait_for_timeout(2_100)
     visitor.get_by_role("button", name="Send my comment").click()
     visitor.get_by_role("heading", name="Thank you for your comment").wait_for()
     comment = PublicComment.objects.get()
