@@ -72,7 +72,6 @@ STATE = (
     "email_consent_at",
     "email_consent_source",
 )
-KEPT = ("created_at", "created_by_id", "do_not_contact")
 # Every column of crm_contact, in the order rows are written.
 CONTACT_COLUMNS = [str(f.column) for f in Contact._meta.concrete_fields]
 UPDATE_COLUMNS = [*STATE, "updated_at", "updated_by_id", "search_text"]
@@ -131,8 +130,6 @@ class Target:
     languages: dict[str, int | None]  # language code -> link id
     # [membership id (None until written), union id, role, changed by this import]
     memberships: list[list[Any]]
-    # Columns the import never changes but history rows repeat.
-    kept: dict[str, Any] = field(default_factory=dict)
     new: bool = False
     initial: dict[str, Any] = field(default_factory=dict)
     loaded_links: dict[str, dict[Any, int | None]] = field(default_factory=dict)
@@ -518,12 +515,9 @@ class ContactImporter:
             # import rather than being overwritten by values read before it.
             contacts = contacts.select_for_update()
         targets = {}
-        for values in contacts.values("id", *STATE, *KEPT):
-            kept = {name: values.pop(name) for name in KEPT}
+        for values in contacts.values("id", *STATE):
             pk = values.pop("id")
-            targets[pk] = Target(
-                id=pk, state=values, tags={}, languages={}, memberships=[], kept=kept
-            )
+            targets[pk] = Target(id=pk, state=values, tags={}, languages={}, memberships=[])
         wanted = sorted(ids)
         for link_id, contact_id, tag_id in bulk.select(
             f"SELECT id, contact_id, tag_id FROM {TAG_LINKS} WHERE {{where}}", "contact_id", wanted
@@ -777,14 +771,15 @@ class ContactImporter:
 
     def _contact_values(self, target: Target) -> dict[str, Any]:
         state = target.state
-        kept = (
+        # What an import sets only on the people it creates; an update leaves it as it is.
+        created = (
             {"created_at": self.now, "created_by_id": self.user_id, "do_not_contact": False}
             if target.new
-            else target.kept
+            else {}
         )
         return {
             **state,
-            **kept,
+            **created,
             "id": target.id,
             "updated_at": self.now,
             "updated_by_id": self.user_id,
