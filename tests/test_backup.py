@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.db import connection
+from psycopg import sql
 
 from outreach.models import Attendance
 from tests.factories import (
@@ -45,10 +46,14 @@ def _fingerprints(url: str) -> dict[str, tuple[int, str]]:
         ]
         prints = {}
         for table in tables:
-            count, digest = database.execute(
-                f"SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM \"{table}\" AS t"  # noqa: E501, S608
+            row = database.execute(
+                sql.SQL(
+                    "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text),"
+                    " '')) FROM {} AS t"
+                ).format(sql.Identifier(table))
             ).fetchone()
-            prints[table] = (count, digest)
+            assert row is not None
+            prints[table] = (row[0], row[1])
         return prints
 
 
