@@ -151,9 +151,17 @@ def contact_create(request: HttpRequest) -> HttpResponse:
     return render(request, "crm/contact_form.html", {"form": form})
 
 
+def _editable_contact(pk: int) -> Contact:
+    """A contact that may be changed: an erased person's placeholder may not be filled again."""
+    contact = get_object_or_404(Contact, pk=pk)
+    if privacy_selectors.contact_erasure(contact_id=contact.pk) is not None:
+        raise Http404("erased")
+    return contact
+
+
 @role_required("crm.change_contact")
 def contact_update(request: HttpRequest, pk: int) -> HttpResponse:
-    contact = get_object_or_404(Contact, pk=pk)
+    contact = _editable_contact(pk)
     form = ContactForm(request.POST or None, instance=contact)
     if request.method == "POST" and form.is_valid():
         saved = _save(
@@ -171,7 +179,7 @@ def contact_update(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required("crm.add_membership")
 def membership_create(request: HttpRequest, pk: int) -> HttpResponse:
-    contact = get_object_or_404(Contact, pk=pk)
+    contact = _editable_contact(pk)
     form = MembershipForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

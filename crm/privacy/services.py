@@ -168,7 +168,7 @@ def _anonymise_contact(contact: Contact, placeholder: str) -> None:
         timezone="",
         notes="",
         email_consent=Consent.WITHDRAWN,
-        email_consent_at=timezone.now(),
+        email_consent_at=None,
         email_consent_source="",
         # Nothing may be sent to a placeholder, whatever is still on its way.
         do_not_contact=True,

@@ -20,6 +20,7 @@ from crm import services as crm_services
 from crm.importing import services as import_services
 from crm.models import Consent, Contact, ContactAccess, ContactErasure, ErasureReview, Membership
 from crm.privacy import services
+from crm.text import fold
 from outreach import services as outreach_services
 from outreach.models import Attendance, Consultation, FollowUp, PublicComment
 from outreach.reports import ReportFilters, consultation_report
@@ -34,7 +35,8 @@ FULL = f"{FIRST} {LAST}"
 EMAIL = "h.quastenberg@metall-nord.example"
 PHONE = "+4930901820"  # a Berlin number, as the contact stores it
 PHONE_NATIONAL = "030 901820"
-NEEDLES = (FULL, LAST, EMAIL, PHONE, PHONE_NATIONAL)
+# As typed, and folded as the search column keeps names ("quastenberg-ylvisaker").
+NEEDLES = (FULL, LAST, EMAIL, PHONE, PHONE_NATIONAL, fold(FULL), fold(LAST))
 
 
 def _person(by, union):

@@ -160,8 +160,10 @@ def test_it_erases_after_the_name_is_typed_and_shows_the_tombstone(admin_client_
     assert "This person was erased on" in page
     assert "Asked on 3 May" in page
     assert "ayse@x.example" not in page
-    # Nothing left to export or erase.
+    # Nothing left to export, erase or fill in again.
     assert admin_client_.get(url).status_code == 404
+    assert admin_client_.get(reverse("crm:contact_update", args=[contact.pk])).status_code == 404
+    assert admin_client_.get(reverse("crm:membership_create", args=[contact.pk])).status_code == 404
     assert (
         admin_client_.get(reverse("crm:contact_subject_export", args=[contact.pk])).status_code
         == 404
