@@ -197,3 +197,22 @@ def test_it_turns_away_everyone_but_administrators(manager_client, organizer_cli
     contact.refresh_from_db()
     assert contact.email
     assert not ContactErasure.objects.exists()
+
+
+def test_it_logs_the_admins_record_page_and_export(admin_client_, administrator):
+    from tests.crm.test_admin_imports import export_form
+
+    people = ContactFactory.create_batch(3)
+    admin_client_.get(reverse("admin:crm_contact_change", args=[people[0].pk]))
+    response = admin_client_.post(reverse("admin:crm_contact_export"), export_form("csv"))
+    assert response.status_code == 200
+    assert list(ContactAccess.objects.filter(action="viewed").values_list("contact_id")) == [
+        (people[0].pk,)
+    ]
+    exported = ContactAccess.objects.filter(action="exported", user=administrator)
+    assert sorted(exported.values_list("contact_id", "count")) == sorted(
+        (person.pk, 3) for person in people
+    )
+    # The log itself is read-only, even for administrators.
+    assert admin_client_.get(reverse("admin:crm_contactaccess_changelist")).status_code == 200
+    assert admin_client_.get(reverse("admin:crm_contactaccess_add")).status_code == 403
