@@ -88,18 +88,42 @@ def scrub_text(text: str, pattern: re.Pattern[str] | None, placeholder: str) -> 
     return pattern.sub(placeholder, text)
 
 
-def scrub_json(value: Any, pattern: re.Pattern[str] | None, placeholder: str) -> Any:
-    """A copy of a JSON value with every string scrubbed (keys too)."""
+def scrub_json(
+    value: Any,
+    pattern: re.Pattern[str] | None,
+    placeholder: str,
+    *,
+    linked: re.Pattern[str] | None = None,
+) -> Any:
+    """A copy of a JSON value with every string scrubbed (keys too).
+
+    With `linked`, an object that names the person (a previewed row: its name and its changes)
+    is scrubbed with that wider pattern, so that a surname changed on its own goes too.
+    """
     if isinstance(value, str):
         return scrub_text(value, pattern, placeholder)
+    if isinstance(value, dict | list) and linked is not None and _names(value, pattern):
+        return scrub_json(value, linked, placeholder)
     if isinstance(value, list):
-        return [scrub_json(item, pattern, placeholder) for item in value]
+        return [scrub_json(item, pattern, placeholder, linked=linked) for item in value]
     if isinstance(value, dict):
         return {
-            scrub_text(str(key), pattern, placeholder): scrub_json(item, pattern, placeholder)
+            scrub_text(str(key), pattern, placeholder): scrub_json(
+                item, pattern, placeholder, linked=linked
+            )
             for key, item in value.items()
         }
     return value
+
+
+def _names(value: Any, pattern: re.Pattern[str] | None) -> bool:
+    """Whether a JSON object holds, directly, a string naming the person."""
+    if pattern is None:
+        return False
+    items = value.values() if isinstance(value, dict) else value
+    return any(isinstance(item, str) and pattern.search(item) for item in items) or any(
+        isinstance(item, list) and _names(item, pattern) for item in items
+    )
 
 
 def _mentions_row(cells: Iterable[str], pattern: re.Pattern[str], names: set[str]) -> bool:

@@ -277,7 +277,11 @@ def _comments_scrub(contact: Contact, identifiers: scrub.Identifiers) -> None:
     email_match = Q()
     for email in emails:
         email_match |= Q(email__iexact=email)
-    theirs = PublicComment.objects.filter(Q(contact=contact) | email_match)
+    # Their ids first: once the addresses are cleared, the filter would no longer find them.
+    ids = list(
+        PublicComment.objects.filter(Q(contact=contact) | email_match).values_list("pk", flat=True)
+    )
+    theirs = PublicComment.objects.filter(pk__in=ids)
     # The comment stays (it was counted, perhaps published), without who wrote it.
     theirs.update(name="", email="")
     _rewrite(
@@ -287,7 +291,7 @@ def _comments_scrub(contact: Contact, identifiers: scrub.Identifiers) -> None:
         identifiers.placeholder,
     )
     others = _matching(
-        PublicComment.objects.exclude(pk__in=theirs.values("pk")),
+        PublicComment.objects.exclude(pk__in=ids),
         ("comment", "name", "moderation_note"),
         identifiers.lookups(),
     )
@@ -313,11 +317,13 @@ def _digests_scrub(identifiers: scrub.Identifiers) -> None:
 def _imports_scrub(identifiers: scrub.Identifiers, names: set[str]) -> None:
     """Previews and failures of imports name the rows they read. Few jobs, each read once."""
     pattern = identifiers.pattern(linked=False)
+    linked = identifiers.pattern(linked=True)
+    placeholder = identifiers.placeholder
     for job in ImportJob.objects.only("pk", "preview", "headers", "failure").iterator():
         values = {
-            "preview": scrub.scrub_json(job.preview, pattern, identifiers.placeholder),
-            "headers": scrub.scrub_json(job.headers, pattern, identifiers.placeholder),
-            "failure": scrub.scrub_text(job.failure, pattern, identifiers.placeholder),
+            "preview": scrub.scrub_json(job.preview, pattern, placeholder, linked=linked),
+            "headers": scrub.scrub_json(job.headers, pattern, placeholder),
+            "failure": scrub.scrub_text(job.failure, pattern, placeholder),
         }
         changed = {name: value for name, value in values.items() if value != getattr(job, name)}
         if changed:

@@ -18,7 +18,15 @@ from django.utils import timezone
 
 from crm import services as crm_services
 from crm.importing import services as import_services
-from crm.models import Consent, Contact, ContactAccess, ContactErasure, ErasureReview, Membership
+from crm.models import (
+    Consent,
+    Contact,
+    ContactAccess,
+    ContactErasure,
+    ErasureReview,
+    ImportJob,
+    Membership,
+)
 from crm.privacy import services
 from crm.text import fold
 from outreach import services as outreach_services
@@ -447,3 +455,47 @@ def test_it_logs_one_row_per_exported_contact_in_one_query(organizer, django_ass
     rows = ContactAccess.objects.all()
     assert {(row.user, row.action, row.count) for row in rows} == {(organizer, "exported", 5)}
     assert {row.contact_id for row in rows} == set(Contact.objects.values_list("pk", flat=True))
+
+
+def test_it_scrubs_what_names_them_without_being_linked(administrator, organizer):
+    person = _person(organizer, UnionFactory.create())
+    unlinked = PublicComment.objects.create(
+        comment=f"Written by {FULL}.",
+        name="H. Q.",
+        email=EMAIL.upper(),
+        consent_question="?",
+        updates_question="?",
+    )
+    other = PublicComment.objects.create(
+        comment="Nothing about them.", name="Anna Berg", consent_question="?", updates_question="?"
+    )
+    job = ImportJob.objects.create(
+        source=ImportJob.Source.WEB,
+        file_name="people.csv",
+        preview={
+            "samples": {
+                "updated": [
+                    {"number": 2, "name": FULL, "changes": [["last name", "Old", LAST]]},
+                    {"number": 3, "name": "Anna Berg", "changes": [["last name", "X", LAST]]},
+                ]
+            }
+        },
+    )
+
+    services.contact_erase(contact=person, by=administrator, reason="", confirmation="ERASE")
+
+    unlinked.refresh_from_db()
+    assert (unlinked.name, unlinked.email) == ("", "")
+    assert unlinked.comment == f"Written by Erased contact #{person.pk}."
+    other.refresh_from_db()
+    assert other.name == "Anna Berg"
+    job.refresh_from_db()
+    theirs, namesake = job.preview["samples"]["updated"]
+    placeholder = f"Erased contact #{person.pk}"
+    assert theirs == {
+        "number": 2,
+        "name": placeholder,
+        "changes": [["last name", "Old", placeholder]],
+    }
+    # Another row's surname is that row's business.
+    assert namesake["changes"] == [["last name", "X", LAST]]
