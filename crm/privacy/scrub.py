@@ -7,7 +7,6 @@ alone, which other people share.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import phonenumbers
-
-logger = logging.getLogger(__name__)
 
 # The file-based e-mail backend separates messages with a line of 79 dashes.
 _MAIL_SEPARATOR = b"\n" + b"-" * 79 + b"\n"

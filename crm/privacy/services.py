@@ -3,6 +3,7 @@ erasure. Views, commands and exports call these; nothing else writes the log."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from crm.privacy import scrub
 from crm.privacy.models import ContactAccess, ContactErasure, ErasureReview
 from crm.privacy.selectors import contact_subject_data
 
+log = logging.getLogger(__name__)
 Action = ContactAccess.Action
 CONSULTATION_TEXT_FIELDS = ("title", "summary", "outcomes", "commitments")
 
@@ -97,6 +99,8 @@ def contact_erase(*, contact: Contact, by: Any, reason: str, confirmation: str) 
             {"confirmation": _("Type the person's full name, or ERASE, to confirm.")}
         )
     identifiers = _identifiers(contact)
+    # Read before the record is emptied: a spreadsheet row holds first and last name apart.
+    names = _name_cells(contact)
     placeholder = identifiers.placeholder
     erasure = ContactErasure.objects.create(
         contact_id=contact.pk,
@@ -109,7 +113,7 @@ def contact_erase(*, contact: Contact, by: Any, reason: str, confirmation: str) 
     _consultations_scrub(contact, identifiers, erasure)
     _comments_scrub(contact, identifiers)
     _digests_scrub(identifiers)
-    _imports_scrub(identifiers, _name_cells(contact))
+    _imports_scrub(identifiers)
     _admin_log_scrub(contact, identifiers)
     # Last: every step above may have written versions (memberships deleted, tags cleared).
     _history_purge(contact)
@@ -121,7 +125,6 @@ def contact_erase(*, contact: Contact, by: Any, reason: str, confirmation: str) 
         Path(settings.IMPORT_DIR),
         Path(str(settings.EMAIL_FILE_PATH)) if _mail_to_files() else None,
     )
-    names = _name_cells(contact)
     transaction.on_commit(lambda: _files_scrub(identifiers, names, folders))
     return erasure
 
@@ -314,7 +317,7 @@ def _digests_scrub(identifiers: scrub.Identifiers) -> None:
     )
 
 
-def _imports_scrub(identifiers: scrub.Identifiers, names: set[str]) -> None:
+def _imports_scrub(identifiers: scrub.Identifiers) -> None:
     """Previews and failures of imports name the rows they read. Few jobs, each read once."""
     pattern = identifiers.pattern(linked=False)
     linked = identifiers.pattern(linked=True)
@@ -359,11 +362,19 @@ def _files_scrub(
     identifiers: scrub.Identifiers, names: set[str], folders: tuple[Path | None, ...]
 ) -> None:
     imports, mail = folders
-    if imports is not None:
-        deleted = scrub.import_files_scrub(imports, identifiers, names)
-        _import_jobs_forget(imports, deleted)
-    if mail is not None:
-        scrub.mail_files_scrub(mail, identifiers)
+    # The erasure is committed: a folder that cannot be cleaned must not turn it into an error
+    # page, but it must be seen, in the error log, with the erasure's contact number.
+    try:
+        if imports is not None:
+            deleted = scrub.import_files_scrub(imports, identifiers, names)
+            _import_jobs_forget(imports, deleted)
+    except Exception:
+        log.exception("erasure of %s: import files not cleaned", identifiers.placeholder)
+    try:
+        if mail is not None:
+            scrub.mail_files_scrub(mail, identifiers)
+    except Exception:
+        log.exception("erasure of %s: mail log not cleaned", identifiers.placeholder)
 
 
 def _import_jobs_forget(folder: Path, deleted: list[Path]) -> None:
