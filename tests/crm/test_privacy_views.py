@@ -216,3 +216,25 @@ def test_it_logs_the_admins_record_page_and_export(admin_client_, administrator)
     # The log itself is read-only, even for administrators.
     assert admin_client_.get(reverse("admin:crm_contactaccess_changelist")).status_code == 200
     assert admin_client_.get(reverse("admin:crm_contactaccess_add")).status_code == 403
+
+
+def test_it_shows_who_looked_in_a_constant_number_of_queries(
+    admin_client_, django_assert_num_queries
+):
+    contact = ContactFactory.create()
+    url = reverse("crm:contact_detail", args=[contact.pk])
+    admin_client_.get(url)
+    with django_assert_num_queries(ADMIN_DETAIL_QUERIES):
+        admin_client_.get(url)
+    for _ in range(25):
+        services.contact_access_record(
+            contact=contact, by=UserFactory.create(), action="viewed", source=url
+        )
+    with django_assert_num_queries(ADMIN_DETAIL_QUERIES):
+        response = admin_client_.get(url)
+    assert len(response.context["accesses"]) == 20
+
+
+# The contact page's queries with an empty history (see test_views_contacts.py) and, for
+# administrators, the latest accesses with who made them.
+ADMIN_DETAIL_QUERIES = 17
