@@ -11,7 +11,10 @@ from crm.importing.models import ImportJob, SavedMapping
 from crm.importing.resources import ContactResource
 from crm.models import (
     Contact,
+    ContactAccess,
+    ContactErasure,
     Employer,
+    ErasureReview,
     Language,
     Membership,
     Sector,
@@ -20,6 +23,7 @@ from crm.models import (
     Union,
     WorkerHeartbeat,
 )
+from crm.privacy.services import contact_access_record, contacts_access_record
 
 
 class MembershipInline(admin.TabularInline):
@@ -76,6 +80,29 @@ class ContactAdmin(ImportExportMixin, SimpleHistoryAdmin):
 
     def has_export_permission(self, request: Any) -> bool:
         return bool(request.user.has_perm("crm.export_contacts"))
+
+    # The admin's export and record pages show people too: they go in the access log.
+    def get_data_for_export(self, request: Any, queryset: Any, **kwargs: Any) -> Any:
+        contacts_access_record(contacts=queryset, by=request.user, source=request.path)
+        return super().get_data_for_export(request, queryset, **kwargs)
+
+    def change_view(
+        self,
+        request: Any,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        if request.method == "GET" and str(object_id).isdigit():
+            contact = Contact.objects.filter(pk=int(object_id)).first()
+            if contact is not None:
+                contact_access_record(
+                    contact=contact,
+                    by=request.user,
+                    action=ContactAccess.Action.VIEWED,
+                    source=request.path,
+                )
+        return super().change_view(request, object_id, form_url, extra_context)
 
     list_display = [
         "last_name",
@@ -140,3 +167,38 @@ class ImportJobAdmin(admin.ModelAdmin):
 class SavedMappingAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "created_by", "created_at"]
     readonly_fields = ["created_by", "created_at"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records of accountability: read in the admin, written only by crm.privacy.services."""
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ContactAccess)
+class ContactAccessAdmin(ReadOnlyAdmin):
+    list_display = ["at", "user", "action", "contact_id", "source", "count"]
+    list_filter = ["action"]
+    list_select_related = ["user"]
+    date_hierarchy = "at"
+    # The change list counts nothing twice: the log grows by a row per exported person.
+    show_full_result_count = False
+
+
+@admin.register(ContactErasure)
+class ContactErasureAdmin(ReadOnlyAdmin):
+    list_display = ["contact_id", "erased_at", "erased_by"]
+    list_select_related = ["erased_by"]
+
+
+@admin.register(ErasureReview)
+class ErasureReviewAdmin(ReadOnlyAdmin):
+    list_display = ["consultation", "erasure", "reviewed_at", "reviewed_by"]
+    list_select_related = ["consultation", "erasure", "reviewed_by"]

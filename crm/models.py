@@ -613,3 +613,6 @@ class StaffProfile(models.Model):
 from crm.importing.models import ImportJob as ImportJob  # noqa: E402
 from crm.importing.models import ImportKind as ImportKind  # noqa: E402
 from crm.importing.models import SavedMapping as SavedMapping  # noqa: E402
+from crm.privacy.models import ContactAccess as ContactAccess  # noqa: E402
+from crm.privacy.models import ContactErasure as ContactErasure  # noqa: E402
+from crm.privacy.models import ErasureReview as ErasureReview  # noqa: E402

@@ -40,6 +40,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("unions", _("Unions"), "crm:union_list", "crm.view_union"),
     NavItem("employers", _("Employers"), "crm:employer_list", "crm.view_employer"),
     NavItem("imports", _("Imports"), "crm:import_list", "crm.import_contacts"),
+    NavItem("access", _("Access log"), "crm:access_log", "crm.view_contactaccess"),
     NavItem("admin", _("Administration"), "admin:index", None),
 )
 

@@ -97,6 +97,11 @@ _ADMINISTRATOR = (
     # Deleting a comment (a person asking to be forgotten) is theirs, like deleting a contact.
     | _MODERATE_COMMENTS
     | {"outreach.delete_publiccomment"}
+    # Accountability and the rights of the people on record: who looked at whom, a person's
+    # data handed to them, erasure, and the notes left to read after one.
+    | _perms("crm", ("view",), ("contactaccess", "contacterasure"))
+    | _perms("crm", ("view", "change"), ("erasurereview",))
+    | {"crm.erase_contact"}
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 
 from crm import account, health, views
 from crm.importing import views as import_views
+from crm.privacy import views as privacy_views
 from outreach import comment_urls, followup_views
 
 crm_patterns = [
@@ -14,6 +15,25 @@ crm_patterns = [
     ),
     path("contacts/<int:pk>/", views.contact_detail, name="contact_detail"),
     path("contacts/<int:pk>/edit/", views.contact_update, name="contact_update"),
+    # Data subject requests: administrators only, each a view of its own (see privacy/views.py).
+    path(
+        "contacts/<int:pk>/subject-export.json",
+        privacy_views.contact_subject_export,
+        name="contact_subject_export",
+    ),
+    path(
+        "contacts/<int:pk>/subject-export/",
+        privacy_views.contact_subject_report,
+        name="contact_subject_report",
+    ),
+    path("contacts/<int:pk>/erase/", privacy_views.contact_erase, name="contact_erase"),
+    path("privacy/access-log/", privacy_views.access_log, name="access_log"),
+    path("privacy/erasures/", privacy_views.erasure_list, name="erasure_list"),
+    path(
+        "privacy/reviews/<int:pk>/done/",
+        privacy_views.erasure_review_done,
+        name="erasure_review_done",
+    ),
     path("contacts/<int:pk>/memberships/new/", views.membership_create, name="membership_create"),
     path("memberships/<int:pk>/end/", views.membership_end, name="membership_end"),
     path("unions/", views.union_list, name="union_list"),

@@ -36,6 +36,9 @@ from crm.forms import (
 from crm.importing.headers import CONTACT_COLUMNS, UNION_COLUMNS
 from crm.models import Contact, Employer, Membership, Site, Union
 from crm.navigation import nav_items_for
+from crm.privacy import selectors as privacy_selectors
+from crm.privacy import services as privacy_services
+from crm.privacy.models import ContactAccess
 
 # The timelines gather what the other apps know about a person or a union (consultations now;
 # follow-ups and imports as they come), so the core pages ask the outreach app for them.
@@ -91,7 +94,11 @@ def contact_list(request: HtmxHttpRequest) -> HttpResponse:
 def contact_export(request: HttpRequest, file_format: str) -> HttpResponseBase:
     """The contacts of the list's current filter, in the columns the importer reads."""
     form = ContactFilterForm(request.GET or None)
-    rows = selectors.contact_export_rows(filters=form.filters())
+    filters = form.filters()
+    privacy_services.contacts_access_record(
+        contacts=selectors.contact_list(filters=filters), by=request.user, source=request.path
+    )
+    rows = selectors.contact_export_rows(filters=filters)
     header = list(CONTACT_COLUMNS)
     if file_format == "xlsx":
         return xlsx_response(header=header, rows=rows, filename="contacts.xlsx", sheet="contacts")
@@ -115,8 +122,18 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
         contact = selectors.contact_detail(pk=pk)
     except Contact.DoesNotExist:
         raise Http404 from None
-    timeline = contact_timeline(contact=contact)
-    return render(request, "crm/contact_detail.html", {"contact": contact, "timeline": timeline})
+    privacy_services.contact_access_record(
+        contact=contact, by=request.user, action=ContactAccess.Action.VIEWED, source=request.path
+    )
+    context = {
+        "contact": contact,
+        "timeline": contact_timeline(contact=contact),
+        "erasure": privacy_selectors.contact_erasure(contact_id=contact.pk),
+        "accesses": privacy_selectors.contact_accesses(contact=contact)
+        if request.user.has_perm("crm.view_contactaccess")
+        else None,
+    }
+    return render(request, "crm/contact_detail.html", context)
 
 
 @role_required("crm.add_contact")
@@ -134,9 +151,17 @@ def contact_create(request: HttpRequest) -> HttpResponse:
     return render(request, "crm/contact_form.html", {"form": form})
 
 
+def _editable_contact(pk: int) -> Contact:
+    """A contact that may be changed: an erased person's placeholder may not be filled again."""
+    contact = get_object_or_404(Contact, pk=pk)
+    if privacy_selectors.contact_erasure(contact_id=contact.pk) is not None:
+        raise Http404("erased")
+    return contact
+
+
 @role_required("crm.change_contact")
 def contact_update(request: HttpRequest, pk: int) -> HttpResponse:
-    contact = get_object_or_404(Contact, pk=pk)
+    contact = _editable_contact(pk)
     form = ContactForm(request.POST or None, instance=contact)
     if request.method == "POST" and form.is_valid():
         saved = _save(
@@ -154,7 +179,7 @@ def contact_update(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required("crm.add_membership")
 def membership_create(request: HttpRequest, pk: int) -> HttpResponse:
-    contact = get_object_or_404(Contact, pk=pk)
+    contact = _editable_contact(pk)
     form = MembershipForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

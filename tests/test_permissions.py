@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from crm.models import ImportJob
+from crm.models import ContactErasure, ErasureReview, ImportJob
 from outreach.models import Consultation
 from tests.factories import (
     ConsultationFactory,
@@ -52,6 +52,13 @@ EXPECTED: dict[str, dict[str, object]] = {
     "crm:contact_export": expect(NO, 200, 200, 200),
     "crm:contact_detail": expect(200, 200, 200, 200),
     "crm:contact_update": expect(NO, 200, NO, 200),
+    # Accountability and data subject requests: administrators only.
+    "crm:contact_subject_export": expect(NO, NO, NO, 200),
+    "crm:contact_subject_report": expect(NO, NO, NO, 200),
+    "crm:contact_erase": expect(NO, NO, NO, 200),
+    "crm:access_log": expect(NO, NO, NO, 200),
+    "crm:erasure_list": expect(NO, NO, NO, 200),
+    "crm:erasure_review_done": expect(NO, NO, NO, 405),  # POST only
     "crm:membership_create": expect(NO, 200, NO, 200),
     "crm:membership_end": expect(NO, 405, NO, 405),  # POST only
     "crm:union_list": expect(200, 200, 200, 200),
@@ -177,6 +184,8 @@ def _url(key: str, objects: dict[str, Model]) -> str:
             kwargs[param] = objects[f"followup {which or 'own'}".strip()].pk
         elif name == "crm:membership_create":
             kwargs[param] = objects["contact"].pk
+        elif name == "crm:erasure_review_done":
+            kwargs[param] = objects["erasurereview"].pk
         else:
             model = name.split(":")[1].split("_")[0]
             kwargs[param] = objects[f"{model} {which}".strip()].pk
@@ -208,6 +217,9 @@ def test_it_gives_each_persona_exactly_the_expected_access(
         ),
         "import other": ImportJob.objects.create(source=ImportJob.Source.WEB, file_name="x.csv"),
         "publiccomment": PublicCommentFactory.create(),
+        "erasurereview": ErasureReview.objects.create(
+            erasure=ContactErasure.objects.create(contact_id=10**9), consultation=other
+        ),
     }
     objects["import"] = objects["import own"]
     failures = []

@@ -32,6 +32,7 @@ EXPECTED_NAV = {
         "unions",
         "employers",
         "imports",
+        "access",
         "admin",
     ],
 }

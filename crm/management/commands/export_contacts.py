@@ -3,6 +3,8 @@
 from collections.abc import Iterable
 from typing import Any
 
+from django.db.models import QuerySet
+
 from crm.importing.export_command import ExportCommand
 from crm.importing.headers import CONTACT_COLUMNS
 from crm.models import Contact
@@ -16,3 +18,6 @@ class Command(ExportCommand):
 
     def rows(self) -> Iterable[list[Any]]:
         return contact_rows(contacts=with_list_relations(Contact.objects.order_by("pk")))
+
+    def people(self) -> QuerySet[Any]:
+        return Contact.objects.all()

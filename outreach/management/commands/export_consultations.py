@@ -3,8 +3,11 @@
 from collections.abc import Iterable
 from typing import Any
 
+from django.db.models import QuerySet
+
 from crm.importing.export_command import ExportCommand
 from crm.importing.headers import CONSULTATION_COLUMNS
+from crm.models import Contact
 from outreach.models import Consultation
 from outreach.selectors import consultation_rows
 
@@ -16,3 +19,7 @@ class Command(ExportCommand):
 
     def rows(self) -> Iterable[list[Any]]:
         return consultation_rows(consultations=Consultation.objects.all())
+
+    def people(self) -> QuerySet[Any]:
+        # The file lists every attendee by name and address.
+        return Contact.objects.filter(attendances__isnull=False)

@@ -1,0 +1,1 @@
+"""Accountability and data subject requests: who looked at whom, a person's data, erasure."""
