@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -181,3 +182,62 @@ def test_it_requires_a_shared_secret_key_to_send_mail_in_production(tmp_path):
     result = _django(["check"], {"EMAIL_URL": "smtp://mail.example:25", "DEBUG": "false"}, tmp_path)
     assert result.returncode != 0
     assert "a key shared by every web server and worker" in result.stderr
+
+
+_SECURITY_SETTINGS = (
+    "from django.conf import settings as s; import json; print(json.dumps([s.SECURE_SSL_REDIRECT,"
+    " s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD,"
+    " s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_PROXY_SSL_HEADER, s.X_FRAME_OPTIONS,"
+    " s.SESSION_IDLE_MINUTES, s.SESSION_MAX_HOURS, s.SESSION_COOKIE_AGE]))"
+)
+
+
+def _security_settings(env: dict[str, str], tmp_path: Path) -> list[object]:
+    result = _django(["shell", "-c", _SECURITY_SETTINGS], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_it_keeps_the_embedded_mode_on_plain_http(tmp_path):
+    # `make run`: http://localhost, where a redirect to HTTPS or a secure cookie would lock
+    # everyone out.
+    assert _security_settings({"DEBUG": "true"}, tmp_path) == [
+        False, 0, True, True, False, False, None, "DENY", 30, 12, 12 * 3600,
+    ]  # fmt: skip
+
+
+def test_it_is_strict_in_production_and_relaxed_only_on_request(tmp_path):
+    production = {"DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(64)}
+    assert _security_settings(production, tmp_path) == [
+        True, 31_536_000, True, True, True, True, None, "DENY", 30, 12, 12 * 3600,
+    ]  # fmt: skip
+    behind_a_proxy = {
+        **production,
+        "SECURE_SSL_REDIRECT": "off",
+        "SECURE_HSTS_SECONDS": "600",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "no",
+        "SECURE_HSTS_PRELOAD": "no",
+        "TRUST_X_FORWARDED_PROTO": "yes",
+        "SESSION_IDLE_MINUTES": "15",
+        "SESSION_MAX_HOURS": "8",
+    }
+    assert _security_settings(behind_a_proxy, tmp_path) == [
+        False, 600, False, False, True, True, ["HTTP_X_FORWARDED_PROTO", "https"], "DENY",
+        15, 8, 8 * 3600,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SECURE_HSTS_PRELOAD", "preload"),
+        ("SECURE_HSTS_SECONDS", "1 year"),
+        ("TRUST_X_FORWARDED_PROTO", "maybe"),
+        ("SESSION_IDLE_MINUTES", "1"),
+        ("SESSION_MAX_HOURS", "half a day"),
+    ],
+)
+def test_it_refuses_a_malformed_security_setting(name, value, tmp_path):
+    result = _django(["check"], {"DEBUG": "true", name: value}, tmp_path)
+    assert result.returncode != 0
+    assert f"{name}={value!r} is invalid" in result.stderr
