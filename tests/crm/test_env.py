@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from crm.env import EnvError, database_config, email_config, env_bool, env_int, env_list, env_url
+from crm.env import (
+    EnvError,
+    database_config,
+    email_config,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -241,3 +250,71 @@ def test_it_refuses_a_malformed_security_setting(name, value, tmp_path):
     result = _django(["check"], {"DEBUG": "true", name: value}, tmp_path)
     assert result.returncode != 0
     assert f"{name}={value!r} is invalid" in result.stderr
+
+
+def test_it_reads_a_secret_from_the_file_named_by_name_file(tmp_path):
+    secret = tmp_path / "database_url"
+    secret.write_text("postgres://crm:p4ss word@db.internal:5432/crm\n")
+    config = database_config("DATABASE_URL", Path("x"), {"DATABASE_URL_FILE": str(secret)})
+    assert (config["HOST"], config["PASSWORD"]) == ("db.internal", "p4ss word")
+    secret.write_text("smtp://mailer:s3cret@mail.example:587?tls=1\r\n")
+    smtp = email_config("EMAIL_URL", tmp_path, {"EMAIL_URL_FILE": str(secret)})
+    assert smtp["EMAIL_HOST_PASSWORD"] == "s3cret"
+
+
+def test_it_keeps_a_secret_files_value_but_its_final_newline(tmp_path):
+    secret = tmp_path / "key"
+    secret.write_text("  spaces are part of it \n\n")
+    assert (
+        env_str("SECRET_KEY", "", {"SECRET_KEY_FILE": str(secret)}) == "  spaces are part of it \n"
+    )
+
+
+def test_it_refuses_a_secret_given_both_ways(tmp_path):
+    secret = tmp_path / "key"
+    secret.write_text("from the file")
+    with pytest.raises(EnvError, match="either SECRET_KEY or SECRET_KEY_FILE, not both"):
+        env_str("SECRET_KEY", "", {"SECRET_KEY": "x" * 50, "SECRET_KEY_FILE": str(secret)})
+
+
+@pytest.mark.parametrize("problem", ["missing", "folder", "empty", "binary"])
+def test_it_names_the_variable_of_an_unusable_secret_file(tmp_path, problem):
+    path = tmp_path / "secret"
+    if problem == "folder":
+        path.mkdir()
+    elif problem == "empty":
+        path.write_text("\n")
+    elif problem == "binary":
+        path.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(EnvError, match=f"REDIS_URL_FILE='{path}' is invalid"):
+        env_url("REDIS_URL", "", {"REDIS_URL_FILE": str(path)}, schemes=("redis",))
+
+
+def test_it_never_shows_a_urls_password_in_an_error():
+    with pytest.raises(EnvError) as raised:
+        database_config("DATABASE_URL", Path("x"), {"DATABASE_URL": "mysql://crm:hunter2@db/crm"})
+    assert "hunter2" not in str(raised.value)
+    assert "mysql://crm:***@db/crm" in str(raised.value)
+
+
+def test_it_starts_with_the_secret_key_and_database_from_files(tmp_path):
+    key, database = tmp_path / "key", tmp_path / "db"
+    key.write_text(secrets.token_urlsafe(64) + "\n")
+    database.write_text(f"sqlite:///{tmp_path / 'from-file.sqlite3'}\n")
+    command = [
+        "shell",
+        "-c",
+        "from django.conf import settings as s; "
+        "print(s.SECRET_KEY, s.DATABASES['default']['NAME'])",
+    ]
+    env = {"SECRET_KEY_FILE": str(key), "DATABASE_URL_FILE": str(database), "DEBUG": "true"}
+    result = _django(command, {**env, "DATABASE_URL": ""}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    last_line = result.stdout.strip().splitlines()[-1]
+    assert last_line.split() == [key.read_text().strip(), str(tmp_path / "from-file.sqlite3")]
+
+
+def test_it_stops_at_start_up_on_a_secret_file_it_cannot_read(tmp_path):
+    result = _django(["check"], {"SECRET_KEY_FILE": str(tmp_path / "nowhere")}, tmp_path)
+    assert result.returncode != 0
+    assert f"SECRET_KEY_FILE='{tmp_path / 'nowhere'}' is invalid" in result.stderr
