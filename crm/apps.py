@@ -6,3 +6,6 @@ class CrmConfig(AppConfig):
     name = "crm"
     verbose_name = _("Unions and contacts")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from crm import checks  # noqa: F401 - registers the checks

@@ -192,6 +192,7 @@ STATICFILES_DIRS = [
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "import_export": {"BACKEND": "crm.importing.storage.AdminUploadStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -308,6 +309,9 @@ LOGGING: dict[str, Any] = {
 
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
+# The admin import's upload waits under IMPORT_DIR (STORAGES["import_export"]), not in /tmp,
+# and is deleted with the other uploads (crm/importing/services.py: import_files_clean_up).
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.MediaStorage"
 
 CRM_PAGE_SIZE = 50
 
