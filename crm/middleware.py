@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -88,11 +89,13 @@ class SessionLimitMiddleware:
                 )
             if SEEN_KEY not in session or now - seen >= SEEN_RESOLUTION_SECONDS:
                 session[SEEN_KEY] = now
-        response = self.get_response(request)
-        if request.user.is_authenticated and STARTED_KEY not in request.session:
-            # Signed in by this very request: both limits count from now.
-            request.session[STARTED_KEY] = request.session[SEEN_KEY] = time.time()
-        return response
+        return self.get_response(request)
+
+
+def session_limits_start(sender: Any, request: HttpRequest, **kwargs: Any) -> None:
+    """Both limits count from the moment of signing in, by whatever way (the sign-in page, the
+    admin's, a test's force_login): user_logged_in is the one place all of them pass."""
+    request.session[STARTED_KEY] = request.session[SEEN_KEY] = time.time()
 
 
 def _signed_out(request: HttpRequest, message: str) -> HttpResponse:

@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from crm.middleware import SEEN_KEY, STARTED_KEY
 from tests.conftest import PASSWORD
 from tests.factories import MembershipFactory
 
@@ -89,10 +90,22 @@ def test_it_saves_nothing_posted_after_the_limit(signed_in, clock, organizer):
     assert membership.end_date is None
 
 
-def test_it_counts_from_the_first_request_of_a_session_made_elsewhere(client, outreach_staffer):
-    # Sessions made by force_login (or before this limit existed) carry no start time yet.
+def test_it_counts_from_sign_in_however_the_user_signed_in(client, outreach_staffer):
+    with time_machine.travel(START, tick=False) as clock:
+        client.force_login(outreach_staffer)  # as the admin's sign-in: not through the page
+        clock.shift(timedelta(minutes=31))
+        _signed_out_to(client.get(CONTACTS))
+
+
+def test_it_counts_a_session_from_before_the_limits_from_its_next_request(client, outreach_staffer):
     with time_machine.travel(START, tick=False) as clock:
         client.force_login(outreach_staffer)
+        session = client.session
+        del session[STARTED_KEY], session[SEEN_KEY]
+        session.save()
+        clock.shift(timedelta(hours=11, minutes=50))  # idle, but its idleness was not counted
+        assert client.get(CONTACTS).status_code == 200
+        clock.shift(timedelta(minutes=20))  # past 12 hours since sign-in, not since counting
         assert client.get(CONTACTS).status_code == 200
         clock.shift(timedelta(minutes=31))
         _signed_out_to(client.get(CONTACTS))
