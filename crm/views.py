@@ -115,8 +115,12 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
         contact = selectors.contact_detail(pk=pk)
     except Contact.DoesNotExist:
         raise Http404 from None
-    timeline = contact_timeline(contact=contact)
-    return render(request, "crm/contact_detail.html", {"contact": contact, "timeline": timeline})
+    context = {
+        "contact": contact,
+        "timeline": contact_timeline(contact=contact),
+        "consents": selectors.consent_records(contact=contact),
+    }
+    return render(request, "crm/contact_detail.html", context)
 
 
 @role_required("crm.add_contact")
