@@ -5,6 +5,8 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+from crm.roles import sync_roles
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -107,4 +109,5 @@ class Migration(migrations.Migration):
         """,
             migrations.RunSQL.noop,
         ),
+        migrations.RunPython(sync_roles, migrations.RunPython.noop),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from crm import services as crm_services
 from crm.importing import services as import_services
 from outreach.models import PublicComment
 from tests.browser.conftest import live, sign_in
@@ -84,6 +85,7 @@ def test_it_runs_the_public_pages_without_a_violation(page, live_server):
 
 def test_it_runs_the_admin_and_its_plug_ins_without_a_violation(page, live_server, administrator):
     contact = MembershipFactory.create().contact
+    crm_services.contact_email_opt_out(contact=contact, source="unsubscribe", question="Stop?")
     violations = _violations(page)
     base = live_server.url
     sign_in(page, live_server, administrator.username, next_path="/contacts/")
