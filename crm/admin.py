@@ -10,6 +10,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from crm.importing.models import ImportJob, SavedMapping
 from crm.importing.resources import ContactResource
 from crm.models import (
+    ConsentRecord,
     Contact,
     ContactAccess,
     ContactErasure,
@@ -66,6 +67,28 @@ class SiteAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ["employer"]
 
 
+class ConsentRecordInline(admin.TabularInline):
+    """The proof of consent, as given: shown, never edited or deleted here."""
+
+    model = ConsentRecord
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = (
+        "recorded_at",
+        "question",
+        "answer",
+        "source",
+        "recorded_by",
+        "import_job",
+    )
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Contact)
 class ContactAdmin(ImportExportMixin, SimpleHistoryAdmin):
     # The same engine and columns as the import pages (crm/importing/resources.py).
@@ -118,8 +141,18 @@ class ContactAdmin(ImportExportMixin, SimpleHistoryAdmin):
     search_fields = ["first_name", "last_name", "email"]
     autocomplete_fields = ["employer", "site", "tags"]
     filter_horizontal = ["languages"]
-    readonly_fields = ["created_at", "created_by", "updated_at", "updated_by"]
-    inlines = [MembershipInline]
+    # A consent changes through the contact form, the public form or an unsubscribe link, each
+    # of which keeps the question asked (ConsentRecord); an edit here would keep none.
+    readonly_fields = [
+        "email_consent",
+        "email_consent_at",
+        "email_consent_source",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+    ]
+    inlines = [MembershipInline, ConsentRecordInline]
 
 
 @admin.register(Membership)

@@ -7,6 +7,7 @@ process at start-up instead of silently turning a feature off.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,21 +17,54 @@ from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+_PASSWORD_IN_URL = re.compile(r"(//[^/:@]*:)[^/@]*@")
 
 
 class EnvError(ImproperlyConfigured):
     """A variable is present but cannot be understood."""
 
     def __init__(self, name: str, value: str, expected: str) -> None:
+        # A URL's password never reaches a log; the rest of the value shows what went wrong.
+        value = _PASSWORD_IN_URL.sub(r"\1***@", value)
         super().__init__(f"Environment variable {name}={value!r} is invalid: expected {expected}.")
         self.name = name
 
 
 def _raw(name: str, environ: Mapping[str, str] | None) -> str | None:
-    value = (os.environ if environ is None else environ).get(name)
+    environ = os.environ if environ is None else environ
+    value = environ.get(name)
+    from_file = _from_file(name, environ)
+    if from_file is not None:
+        if value is not None and value.strip() != "":
+            raise EnvError(f"{name}_FILE", "<file>", f"either {name} or {name}_FILE, not both")
+        return from_file
     if value is None or value.strip() == "":
         return None
     return value.strip()
+
+
+def _from_file(name: str, environ: Mapping[str, str]) -> str | None:
+    """NAME_FILE: the value of NAME is in that file, as Docker and Kubernetes hand out secrets.
+
+    Any variable may be given so; the secrets (SECRET_KEY, DATABASE_URL, EMAIL_URL, REDIS_URL,
+    CELERY_BROKER_URL, SECRET_KEY_FALLBACKS) are the ones that should be.
+    """
+    variable = f"{name}_FILE"
+    path = environ.get(variable, "").strip()
+    if not path:
+        return None
+    try:
+        content = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        # The path is not a secret; what the file holds is never echoed.
+        raise EnvError(
+            variable, path, f"a readable UTF-8 file ({error.__class__.__name__})"
+        ) from None
+    # Editors and `echo` end files with a newline; the value itself is kept exactly.
+    value = content.removesuffix("\n").removesuffix("\r")
+    if value == "":
+        raise EnvError(variable, path, f"a file holding the value of {name}, not an empty one")
+    return value
 
 
 def env_str(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:

@@ -22,7 +22,7 @@ from crm.models import (
     Union,
 )
 from crm.selectors import ContactFilters, UnionFilters
-from crm.services import tags_parse
+from crm.services import STAFF_CONSENT_QUESTION, tags_parse
 from crm.timezones import timezone_names
 
 
@@ -180,6 +180,10 @@ class ContactForm(forms.ModelForm):
 
     def __init__(self, *args: Any, allow_membership: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The question is kept with the answer (crm.ConsentRecord): staff see what they record.
+        self.fields["email_consent"].help_text = _(
+            "The person's answer when asked: “%(question)s”"
+        ) % {"question": STAFF_CONSENT_QUESTION}
         cast(forms.ModelChoiceField, self.fields["site"]).queryset = Site.objects.select_related(
             "employer"
         )

@@ -1,12 +1,21 @@
-"""Per-request activation of the staff member's time zone."""
+"""Per-request activation of the staff member's time zone; limits on how long a session lasts."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, resolve_url
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_htmx.http import HttpResponseClientRedirect
 
 from crm.timezones import is_valid_timezone
 
@@ -37,3 +46,65 @@ class StaffTimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+STARTED_KEY = "session_started"
+SEEN_KEY = "session_seen"
+# Activity is written to the session at most this often, not on every request: a write per
+# request is a database update per click. The idle limit is therefore kept to within a minute.
+SEEN_RESOLUTION_SECONDS = 60
+
+
+class SessionLimitMiddleware:
+    """Sign out a staff member idle for SESSION_IDLE_MINUTES, or signed in for SESSION_MAX_HOURS.
+
+    A session left open on a shared or lost computer shows trade-union membership to whoever
+    finds it; both limits are counted by the server, whatever the browser does with its cookie.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = time.time()
+            session = request.session
+            # A session signed in before these limits existed counts from its next request.
+            started = session.setdefault(STARTED_KEY, now)
+            seen = session.get(SEEN_KEY, now)
+            if now - started > settings.SESSION_MAX_HOURS * 3600:
+                return _signed_out(
+                    request,
+                    _("You were signed out after %(hours)d hours. Please sign in again.")
+                    % {"hours": settings.SESSION_MAX_HOURS},
+                )
+            if now - seen > settings.SESSION_IDLE_MINUTES * 60:
+                return _signed_out(
+                    request,
+                    _(
+                        "You were signed out after %(minutes)d minutes without activity. "
+                        "Please sign in again."
+                    )
+                    % {"minutes": settings.SESSION_IDLE_MINUTES},
+                )
+            if SEEN_KEY not in session or now - seen >= SEEN_RESOLUTION_SECONDS:
+                session[SEEN_KEY] = now
+        return self.get_response(request)
+
+
+def session_limits_start(sender: Any, request: HttpRequest, **kwargs: Any) -> None:
+    """Both limits count from the moment of signing in, by whatever way (the sign-in page, the
+    admin's, a test's force_login): user_logged_in is the one place all of them pass."""
+    request.session[STARTED_KEY] = request.session[SEEN_KEY] = time.time()
+
+
+def _signed_out(request: HttpRequest, message: str) -> HttpResponse:
+    logout(request)
+    messages.info(request, message)
+    if request.headers.get("HX-Request") == "true":
+        # A fragment request would swap the sign-in page into the middle of the page.
+        return HttpResponseClientRedirect(resolve_url(settings.LOGIN_URL))
+    if request.method == "GET":
+        return redirect_to_login(request.get_full_path())
+    # What was posted is gone with the session; coming back to a POST-only address would fail.
+    return redirect(settings.LOGIN_URL)

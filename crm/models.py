@@ -609,6 +609,48 @@ class StaffProfile(models.Model):
         return f"{self.user} ({self.timezone or 'UTC'})"
 
 
+class ConsentRecord(models.Model):
+    """One answer a person gave about e-mail: what was asked, the answer, when, how it reached us
+    and who recorded it. Rows are added, never changed: they are the proof of consent, and
+    Contact.email_consent is only the latest of them."""
+
+    contact = models.ForeignKey(
+        Contact,
+        on_delete=models.CASCADE,  # erasing a person erases what they told us too
+        related_name="consent_records",
+        verbose_name=_("contact"),
+    )
+    question = models.TextField(_("question asked"))
+    answer = models.CharField(_("answer"), max_length=10, choices=Consent.choices)
+    source = models.CharField(_("source"), max_length=20, choices=ConsentSource.choices)
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    import_job = models.ForeignKey(
+        "crm.ImportJob",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="consent_records",
+        verbose_name=_("import"),
+    )
+
+    class Meta:
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
+        ordering = ["-recorded_at", "-pk"]
+        indexes = [models.Index(fields=["contact", "-recorded_at"], name="consent_contact_time")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}: {self.answer} ({self.source}, {self.recorded_at:%Y-%m-%d})"
+
+
 # Defined in their own module to keep this one readable; imported so that Django sees them.
 from crm.importing.models import ImportJob as ImportJob  # noqa: E402
 from crm.importing.models import ImportKind as ImportKind  # noqa: E402

@@ -79,6 +79,8 @@ _ADMINISTRATOR = (
     _perms("auth", ("view", "add", "change", "delete"), ("user", "group"))
     | _perms("crm", ("view", "add", "change", "delete"), _CORE + _REFERENCE)
     | {"crm.import_contacts", "crm.export_contacts", "crm.view_workerheartbeat"}
+    # The proof of each consent: read in the admin, never edited there.
+    | {"crm.view_consentrecord"}
     # Everyone's imports (organizers see their own) and the saved column mappings.
     | _perms("crm", ("view", "delete"), ("importjob",))
     | _perms("crm", ("view", "change", "delete"), ("savedmapping",))

@@ -9,7 +9,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sub
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
-from crm.models import Contact, Membership, Tag, Union
+from crm.models import ConsentRecord, Contact, Membership, Tag, Union
 from crm.text import search_terms
 
 
@@ -258,3 +258,8 @@ def _union_label(union: Union, shared: set[str]) -> str:
     if union.name.lower() in shared and union.country:
         return f"{union.name} ({union.country})"
     return union.name
+
+
+def consent_records(*, contact: Contact) -> QuerySet[ConsentRecord]:
+    """Every answer the person gave about e-mail, newest first."""
+    return ConsentRecord.objects.filter(contact=contact).select_related("recorded_by")

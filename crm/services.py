@@ -13,9 +13,11 @@ from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm.models import (
     Consent,
+    ConsentRecord,
     ConsentSource,
     Contact,
     Employer,
@@ -56,6 +58,10 @@ UNION_FIELDS = (
     "website",
     "notes",
 )
+
+
+# What staff ask a person before recording an answer on the contact form (ContactForm shows it).
+STAFF_CONSENT_QUESTION = gettext_lazy("Do you agree to receive e-mail from the campaign?")
 
 
 def _actor(user: User | None) -> Any:
@@ -117,8 +123,12 @@ def _contact_apply(*, contact: Contact, data: Mapping[str, Any], by: User | None
             setattr(
                 contact, field, data[field] if data[field] is not None or field in _NULLABLE else ""
             )
-    if contact.email_consent != previous_consent and contact.email_consent != Consent.UNKNOWN:
-        contact.email_consent_at = timezone.now()
+    consent_changed = contact.email_consent != previous_consent and not (
+        previous_consent is None and contact.email_consent == Consent.UNKNOWN
+    )
+    consent_at = data.get("email_consent_at") or timezone.now()
+    if consent_changed and contact.email_consent != Consent.UNKNOWN:
+        contact.email_consent_at = consent_at
         contact.email_consent_source = data.get("email_consent_source") or ConsentSource.STAFF
     contact.updated_by = _actor(by)
     # simple-history reads this outside a request (commands, tasks); inside one it has the user.
@@ -126,6 +136,15 @@ def _contact_apply(*, contact: Contact, data: Mapping[str, Any], by: User | None
     if contact.pk is None:
         contact.created_by = _actor(by)
     save_validated(contact)
+    if consent_changed:
+        consent_record_add(
+            contact=contact,
+            question=str(data.get("email_consent_question") or STAFF_CONSENT_QUESTION),
+            answer=contact.email_consent,
+            source=data.get("email_consent_source") or ConsentSource.STAFF,
+            by=by,
+            at=consent_at,
+        )
     languages = list(data.get("languages") or [])
     if contact.preferred_language is not None and contact.preferred_language not in languages:
         languages.append(contact.preferred_language)
@@ -244,9 +263,35 @@ def record_save(*, instance: Employer | Site, by: User | None) -> Employer | Sit
     return instance
 
 
+def consent_record_add(
+    *,
+    contact: Contact,
+    question: str,
+    answer: str,
+    source: str,
+    by: User | None = None,
+    import_job: Any = None,
+    at: Any = None,
+) -> ConsentRecord:
+    """Keep an answer about e-mail with the question exactly as it was put to the person."""
+    return ConsentRecord.objects.create(
+        contact=contact,
+        question=question,
+        answer=answer,
+        source=source,
+        recorded_at=at or timezone.now(),
+        recorded_by=_actor(by),
+        import_job=import_job,
+    )
+
+
 @transaction.atomic
-def contact_email_opt_out(*, contact: Contact, source: str) -> Contact:
-    """Record that the person wants no more e-mail. Pending follow-ups are suppressed when due."""
+def contact_email_opt_out(*, contact: Contact, source: str, question: str) -> Contact:
+    """Record that the person wants no more e-mail. Pending follow-ups are suppressed when due.
+
+    `question` is what the person answered: the page or the e-mail program's button they used.
+    Asking again once withdrawn changes nothing and adds no record.
+    """
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if contact.email_consent != Consent.WITHDRAWN:
         contact.email_consent = Consent.WITHDRAWN
@@ -261,11 +306,16 @@ def contact_email_opt_out(*, contact: Contact, source: str) -> Contact:
                 "updated_at",
             ]
         )
+        consent_record_add(
+            contact=contact, question=question, answer=Consent.WITHDRAWN, source=source
+        )
     return contact
 
 
 @transaction.atomic
-def contact_email_opt_in(*, contact: Contact, source: str) -> Contact:
+def contact_email_opt_in(
+    *, contact: Contact, source: str, question: str, at: Any = None
+) -> Contact:
     """Record that the person asked, just now, to receive e-mail.
 
     Unlike an edit (which stamps the consent only when it changes), every opt-in is a new consent
@@ -274,11 +324,18 @@ def contact_email_opt_in(*, contact: Contact, source: str) -> Contact:
     """
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     contact.email_consent = Consent.GRANTED
-    contact.email_consent_at = timezone.now()
+    contact.email_consent_at = at or timezone.now()
     contact.email_consent_source = source
     contact._history_user = None  # type: ignore[attr-defined]
     contact.save(
         update_fields=["email_consent", "email_consent_at", "email_consent_source", "updated_at"]
+    )
+    consent_record_add(
+        contact=contact,
+        question=question,
+        answer=Consent.GRANTED,
+        source=source,
+        at=contact.email_consent_at,
     )
     return contact
 

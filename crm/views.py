@@ -128,6 +128,7 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "contact": contact,
         "timeline": contact_timeline(contact=contact),
+        "consents": selectors.consent_records(contact=contact),
         "erasure": privacy_selectors.contact_erasure(contact_id=contact.pk),
         "accesses": privacy_selectors.contact_accesses(contact=contact)
         if request.user.has_perm("crm.view_contactaccess")

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -191,6 +192,12 @@ def template_list(request: HttpRequest) -> HttpResponse:
     return render(request, "outreach/template_list.html", context)
 
 
+# What the person answered, kept with their withdrawal: the page's question (as
+# outreach/unsubscribe_confirm.html shows it), or their e-mail program's own button (RFC 8058).
+UNSUBSCRIBE_QUESTION = gettext_lazy("Stop receiving our e-mails?")
+ONE_CLICK_QUESTION = gettext_lazy("Unsubscribe (the one-click button of the e-mail program)")
+
+
 # Public: the link in every e-mail. No login and no cookies: mail providers post to it directly
 # (RFC 8058 one-click), and a GET, which link scanners make, changes nothing.
 
@@ -202,7 +209,12 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if contact is None:
         return render(request, "outreach/unsubscribe_invalid.html", status=404)
     if request.method == "POST":
-        crm_services.contact_email_opt_out(contact=contact, source=ConsentSource.UNSUBSCRIBE)
+        one_click = request.POST.get("List-Unsubscribe") == "One-Click"
+        crm_services.contact_email_opt_out(
+            contact=contact,
+            source=ConsentSource.UNSUBSCRIBE,
+            question=str(ONE_CLICK_QUESTION if one_click else UNSUBSCRIBE_QUESTION),
+        )
         return render(request, "outreach/unsubscribe_done.html")
     return render(
         request, "outreach/unsubscribe_confirm.html", {"contact": contact, "token": token}

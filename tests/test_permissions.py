@@ -13,6 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from crm.models import ContactErasure, ErasureReview, ImportJob
 from outreach.models import Consultation
+from outreach.unsubscribe import unsubscribe_token
 from tests.factories import (
     ConsultationFactory,
     FollowUpFactory,
@@ -192,16 +193,16 @@ def _url(key: str, objects: dict[str, Model]) -> str:
     return reverse(name, kwargs=kwargs)
 
 
-def test_it_gives_each_persona_exactly_the_expected_access(
-    client, personas, outreach_staffer, organizer
-):
+@pytest.fixture
+def objects(outreach_staffer, organizer) -> dict[str, Model]:
+    """One object of each kind the URLs are opened on."""
     membership = MembershipFactory.create()
     site = SiteFactory.create()
     own = ConsultationFactory.create(lead=outreach_staffer, created_by=outreach_staffer)
     own.unions.add(membership.union)
     other = ConsultationFactory.create()
     other.unions.add(membership.union)
-    objects: dict[str, Model] = {
+    found: dict[str, Model] = {
         "contact": membership.contact,
         "union": membership.union,
         "membership": membership,
@@ -221,7 +222,11 @@ def test_it_gives_each_persona_exactly_the_expected_access(
             erasure=ContactErasure.objects.create(contact_id=10**9), consultation=other
         ),
     }
-    objects["import"] = objects["import own"]
+    found["import"] = found["import own"]
+    return found
+
+
+def test_it_gives_each_persona_exactly_the_expected_access(client, personas, objects):
     failures = []
     for key, expected_by_persona in EXPECTED.items():
         url = _url(key, objects)
@@ -260,3 +265,27 @@ def test_it_shows_the_no_access_page_to_a_user_without_role(client, outsider):
     response = client.get(reverse("crm:contact_list"))
     assert response.status_code == 403
     assert "no role yet" in response.content.decode()
+
+
+def test_it_keeps_every_page_out_of_caches_and_under_the_policy(client, administrator, objects):
+    # Whatever the status: a redirect or an error page may name a person too.
+    failures = []
+    pages = 0
+    urls = [_url(key, objects) for key in EXPECTED] + [
+        reverse(name, args=[unsubscribe_token(objects["contact"])] if name == "unsubscribe" else [])
+        for name in PUBLIC
+    ]
+    for user in (administrator, None):
+        client.logout()
+        if user is not None:
+            client.force_login(user)
+        for url in urls:
+            response = client.get(url)
+            pages += user is not None and response.status_code == 200
+            if "no-store" not in response.get("Cache-Control", ""):
+                failures.append(f"{url} as {user}: Cache-Control {response.get('Cache-Control')}")
+            if "default-src 'self'" not in response.get("Content-Security-Policy", ""):
+                failures.append(f"{url} as {user}: no Content-Security-Policy")
+    assert failures == []
+    # The pages themselves were seen, not only redirects and refusals.
+    assert pages >= sum(expected["admin"] == 200 for expected in EXPECTED.values())

@@ -30,6 +30,7 @@ from crm.importing.contacts import ContactImporter, Summary
 from crm.importing.files import Line, Table, UnreadableFileError, read_table
 from crm.importing.headers import COLUMNS_BY_KIND, Mapping, detect_mapping, header_key
 from crm.importing.models import ImportJob, ImportKind, SavedMapping
+from crm.importing.storage import ADMIN_UPLOADS
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +227,12 @@ def _folder(job: ImportJob) -> Path:
     return Path(settings.IMPORT_DIR) / str(job.pk)
 
 
+def too_large_message() -> str:
+    return _("The file is larger than %(limit)d MB: split it into smaller files.") % {
+        "limit": settings.IMPORT_MAX_BYTES // (1024 * 1024)
+    }
+
+
 def import_job_create(
     *,
     upload: Iterable[bytes],
@@ -255,10 +262,7 @@ def import_job_create(
             for chunk in upload:
                 size += len(chunk)
                 if size > settings.IMPORT_MAX_BYTES:
-                    raise UnreadableFileError(
-                        _("The file is larger than %(limit)d MB: split it into smaller files.")
-                        % {"limit": settings.IMPORT_MAX_BYTES // (1024 * 1024)}
-                    )
+                    raise UnreadableFileError(too_large_message())
                 handle.write(chunk)
         table = read_table(path, name=file_name)
         total = sum(1 for _row in table.rows)
@@ -589,6 +593,13 @@ def import_files_clean_up() -> int:
             continue
         _files_delete(job)
         removed += 1
+    # The admin's import (django-import-export) keeps its upload between preview and confirm,
+    # and for ever when the preview is left (crm/settings.py: IMPORT_EXPORT_TMP_STORAGE_CLASS).
+    admin_uploads = Path(settings.IMPORT_DIR) / ADMIN_UPLOADS
+    for path in admin_uploads.rglob("*") if admin_uploads.is_dir() else ():
+        if path.is_file() and path.stat().st_mtime < cutoff.timestamp():
+            path.unlink(missing_ok=True)
+            removed += 1
     return removed
 
 

@@ -10,7 +10,7 @@ from crm.roles import sync_roles
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("crm", "0010_staff_weekly_digest"),
+        ("crm", "0011_consent_records"),
         ("outreach", "0011_report_counts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -107,6 +107,16 @@ def _contact_data(comment: PublicComment) -> dict[str, Any]:
     }
 
 
+def _opt_in(comment: PublicComment) -> dict[str, Any]:
+    """The person's e-mail opt-in, as given on the form: question, answer and time."""
+    return {
+        "email_consent": Consent.GRANTED,
+        "email_consent_source": ConsentSource.PUBLIC_FORM,
+        "email_consent_question": comment.updates_question,
+        "email_consent_at": comment.received_at,
+    }
+
+
 def _updates_opt_in(comment: PublicComment) -> Contact | None:
     """The contact now holding the person's consent, or None when none could be recorded: the
     comment is kept all the same, and staff can create the contact from it."""
@@ -117,15 +127,13 @@ def _updates_opt_in(comment: PublicComment) -> Contact | None:
             with transaction.atomic():
                 contact = contact_with_email(email=comment.email)
                 if contact is not None:
-                    return contact_email_opt_in(contact=contact, source=ConsentSource.PUBLIC_FORM)
-                return contact_create(
-                    data={
-                        **_contact_data(comment),
-                        "email_consent": Consent.GRANTED,
-                        "email_consent_source": ConsentSource.PUBLIC_FORM,
-                    },
-                    by=None,
-                )
+                    return contact_email_opt_in(
+                        contact=contact,
+                        source=ConsentSource.PUBLIC_FORM,
+                        question=comment.updates_question,
+                        at=comment.received_at,
+                    )
+                return contact_create(data={**_contact_data(comment), **_opt_in(comment)}, by=None)
         except ValidationError as error:
             failure = error
     logger.warning(
@@ -251,10 +259,7 @@ def public_comment_create_contact(*, comment: PublicComment, by: Any) -> Contact
         )
     data = _contact_data(comment)
     if comment.updates_opt_in:
-        data |= {
-            "email_consent": Consent.GRANTED,
-            "email_consent_source": ConsentSource.PUBLIC_FORM,
-        }
+        data |= _opt_in(comment)
     contact = contact_create(data=data, by=by)
     comment.contact = contact
     _record(comment, by=by, note=None, fields=["contact"])

@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 
 from crm.importing.headers import CONTACT_COLUMNS
 from crm.importing.models import ImportJob
+from crm.importing.storage import ADMIN_UPLOADS
 from crm.models import Contact, Membership
 from tests.crm.test_importing_unions import counts, run_import
 from tests.factories import ContactFactory, MembershipFactory, UnionFactory
@@ -224,3 +225,16 @@ def test_it_exports_only_the_ticked_columns_which_import_back_unchanged(admin_cl
     assert run_import("contacts", path).counts == counts(unchanged=1)
     anna.refresh_from_db()
     assert anna.notes == "keep"
+
+
+def test_it_keeps_the_admins_upload_under_the_import_folder_until_confirmed(
+    admin_client_, solidarnosc, settings, tmp_path
+):
+    settings.IMPORT_DIR = tmp_path
+    response = upload(admin_client_, GOOD)
+    kept = {path for path in (tmp_path / ADMIN_UPLOADS).rglob("*") if path.is_file()}
+    assert len(kept) == 1  # not in the system's temp folder, which nothing cleans
+    assert oct(next(iter(kept)).stat().st_mode)[-3:] == "600"
+    confirm(admin_client_, response)
+    assert Contact.objects.count() == 2
+    assert not any(path.exists() for path in kept)

@@ -6,7 +6,16 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from crm import services
-from crm.models import Consent, ConsentSource, Contact, Language, Membership, Tag, Union
+from crm.models import (
+    Consent,
+    ConsentRecord,
+    ConsentSource,
+    Contact,
+    Language,
+    Membership,
+    Tag,
+    Union,
+)
 from tests.factories import ContactFactory, UnionFactory
 
 pytestmark = pytest.mark.django_db
@@ -115,3 +124,50 @@ def test_it_affiliates_unions_only_to_federations_and_centres(organizer):
     assert list(union.affiliations.all()) == [federation]
     with pytest.raises(ValidationError, match="affiliated only"):
         services.union_update(union=union, data={"affiliations": [other_union]}, by=organizer)
+
+
+# Consent records: every answer about e-mail kept with the question asked.
+
+
+def _consents(contact: Contact) -> list[tuple[str, str, str, object]]:
+    return [
+        (record.question, record.answer, record.source, record.recorded_by)
+        for record in ConsentRecord.objects.filter(contact=contact).order_by("pk")
+    ]
+
+
+def test_it_records_a_consent_given_to_staff_with_the_question_and_who(organizer):
+    contact = services.contact_create(
+        data={"last_name": "Nowak", "email_consent": Consent.GRANTED}, by=organizer
+    )
+    question = "Do you agree to receive e-mail from the campaign?"
+    assert _consents(contact) == [(question, Consent.GRANTED, ConsentSource.STAFF, organizer)]
+    record = ConsentRecord.objects.get()
+    assert record.recorded_at == Contact.objects.get().email_consent_at
+
+    services.contact_update(contact=contact, data={"notes": "met in Gdańsk"}, by=organizer)
+    assert len(_consents(contact)) == 1  # no change of answer, no record
+    services.contact_update(contact=contact, data={"email_consent": Consent.WITHDRAWN}, by=None)
+    assert _consents(contact)[1] == (question, Consent.WITHDRAWN, ConsentSource.STAFF, None)
+
+
+def test_it_records_nothing_for_a_new_contact_without_an_answer(organizer):
+    contact = services.contact_create(data={"last_name": "Nowak"}, by=organizer)
+    assert _consents(contact) == []
+
+
+def test_it_records_an_opt_out_once_and_an_opt_in_every_time():
+    contact = ContactFactory.create(email_consent=Consent.GRANTED)
+    for _twice in range(2):
+        services.contact_email_opt_out(
+            contact=contact, source=ConsentSource.UNSUBSCRIBE, question="Stop?"
+        )
+    for _twice in range(2):
+        services.contact_email_opt_in(
+            contact=contact, source=ConsentSource.PUBLIC_FORM, question="Updates?"
+        )
+    assert _consents(contact) == [
+        ("Stop?", Consent.WITHDRAWN, ConsentSource.UNSUBSCRIBE, None),
+        ("Updates?", Consent.GRANTED, ConsentSource.PUBLIC_FORM, None),
+        ("Updates?", Consent.GRANTED, ConsentSource.PUBLIC_FORM, None),
+    ]

@@ -3,6 +3,7 @@ worker that is gone, a run that is alive but slow."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import zipfile
@@ -10,13 +11,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from openpyxl import Workbook
 
+from crm import tasks
 from crm.exports import write_table
 from crm.importing import services
+from crm.importing.storage import ADMIN_UPLOADS
 from crm.models import Contact, ImportJob
 
 pytestmark = pytest.mark.django_db
@@ -195,3 +199,41 @@ def test_it_writes_xlsx_with_characters_xlsx_cannot_hold(tmp_path):
     from openpyxl import load_workbook
 
     assert load_workbook(path).active["A2"].value == "bell\ufffd and tab\there"
+
+
+def test_it_deletes_files_a_day_after_upload_unless_the_import_is_running(settings, tmp_path):
+    settings.IMPORT_KEEP_HOURS = 24
+    settings.IMPORT_DIR = tmp_path
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        previewed = _job()  # left at the mapping step: the file would wait for ever
+        running = _job()
+        ImportJob.objects.filter(pk=running.pk).update(status=ImportJob.Status.RUNNING)
+        admin_upload = Path(settings.IMPORT_DIR) / ADMIN_UPLOADS / "django-import-export" / "x"
+        admin_upload.parent.mkdir(parents=True, exist_ok=True)
+        admin_upload.write_bytes(CSV)
+        os.utime(admin_upload, (start.timestamp(), start.timestamp()))
+
+        clock.shift(timedelta(hours=23))
+        assert tasks.import_files_clean_up() == 0
+        assert (previewed.folder / previewed.stored_file).exists()
+        assert admin_upload.exists()
+
+        clock.shift(timedelta(hours=2))
+        assert tasks.import_files_clean_up() == 2
+    assert not previewed.folder.exists()
+    assert not admin_upload.exists()
+    assert (running.folder / running.stored_file).exists()
+    previewed.refresh_from_db()
+    assert (previewed.stored_file, previewed.errors_file) == ("", "")
+
+
+def test_it_deletes_the_upload_once_imported_and_keeps_only_the_rejected_rows(settings):
+    job = _job(CSV + b"Jan,Kowal,not-an-email\n")
+    services.import_job_start(job=job, dry_run=True)
+    job.refresh_from_db()
+    services.import_job_start(job=job, dry_run=False)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.DONE
+    assert sorted(path.name for path in job.folder.iterdir()) == ["errors.csv"]
+    assert job.stored_file == ""

@@ -293,8 +293,8 @@ def test_it_shows_a_contact_in_a_constant_number_of_queries(
 # consultations attended with their unions and topics (3), follow-ups, history versions, two
 # snapshot tables (languages, tags), the names of the languages and tags they refer to. Each
 # other kind of record a version refers to adds one, whatever the length of the history. And the
-# access log: the view written, the erasure looked for.
-DETAIL_QUERIES = 20
+# access log (the view written, the erasure looked for) and the consent history.
+DETAIL_QUERIES = 21
 
 
 def test_it_shows_history_with_readable_values(staff_client, organizer):
@@ -319,3 +319,26 @@ def test_it_refuses_to_end_a_membership_twice(organizer_client):
     organizer_client.post(reverse("crm:membership_end", args=[membership.pk]))
     membership.refresh_from_db()
     assert str(membership.end_date) == "2020-01-01"
+
+
+def test_it_shows_the_consent_history_with_the_questions_asked(staff_client, organizer_client):
+    contact = ContactFactory.create(email="ewa@example.pl", email_consent=Consent.UNKNOWN)
+    form = organizer_client.get(reverse("crm:contact_update", args=[contact.pk])).content.decode()
+    question = "Do you agree to receive e-mail from the campaign?"
+    assert question in form  # staff see the question their answer is kept with
+    organizer_client.post(
+        reverse("crm:contact_update", args=[contact.pk]),
+        {"last_name": "Nowak", "email": contact.email, "email_consent": "granted"},
+    )
+    services.contact_email_opt_out(
+        contact=contact, source="unsubscribe", question="Stop receiving our e-mails?"
+    )
+    response = staff_client.get(reverse("crm:contact_detail", args=[contact.pk]))
+    history = response.content.decode().split('data-testid="consent-history"')[1]
+    rows = history.split("<tr>")[2:]
+    assert "Stop receiving our e-mails?" in rows[0]
+    assert "Withdrawn" in rows[0]
+    assert "the person themselves" in rows[0]
+    assert question in rows[1]
+    assert "Granted" in rows[1]
+    assert "omar.organizer" in rows[1]

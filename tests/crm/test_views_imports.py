@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from crm.models import Contact, ImportJob, SavedMapping
@@ -222,3 +224,40 @@ def test_it_offers_organizers_no_consultation_import(organizer_client, organizer
         source=ImportJob.Source.WEB, file_name="m.csv", kind="consultations", created_by=organizer
     )
     assert organizer_client.get(reverse("crm:import_detail", args=[theirs.pk])).status_code == 403
+
+
+def test_it_refuses_an_upload_over_the_limit_before_reading_it(
+    organizer_client, settings, tmp_path
+):
+    settings.IMPORT_MAX_BYTES = 1024
+    settings.IMPORT_DIR = tmp_path
+    response = _upload(organizer_client, HEADER + ROWS * 1000)  # ~170 KB
+    assert response.status_code == 413
+    assert "The file is larger than 0 MB: split it into smaller files." in response.content.decode()
+    assert not ImportJob.objects.exists()
+    assert list(tmp_path.iterdir()) == []
+    # Told by the header alone: the test client's body cannot even be read that far.
+    upload = SimpleUploadedFile("list.csv", b"a,b\n1,2\n", content_type="text/csv")
+    declared = organizer_client.post(
+        reverse("crm:import_create"), {"file": upload}, CONTENT_LENGTH=str(10**10)
+    )
+    assert declared.status_code == 413
+
+
+def test_it_still_checks_the_csrf_token_of_an_upload(organizer):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(organizer)
+    upload = SimpleUploadedFile("list.csv", (HEADER + ROWS).encode(), content_type="text/csv")
+    response = client.post(reverse("crm:import_create"), {"file": upload})
+    assert response.status_code == 403
+    assert not ImportJob.objects.exists()
+
+
+def test_it_keeps_uploads_outside_the_served_folders(organizer_client, union, settings):
+    _upload(organizer_client)
+    stored = _job().folder / _job().stored_file
+    assert stored.is_file()
+    assert stored.is_relative_to(Path(settings.IMPORT_DIR))
+    for served in (settings.STATIC_ROOT, settings.MEDIA_ROOT, *settings.STATICFILES_DIRS):
+        folder = served[1] if isinstance(served, tuple) else served
+        assert not stored.resolve().is_relative_to(Path(folder).resolve())

@@ -90,6 +90,6 @@ def test_it_shows_the_timeline_of_a_person_who_attended_them_all(
 
 # session, user, permissions (2), navigation groups, contact, memberships, languages, tags, the
 # latest consultations with their unions and topics (3), follow-ups, history versions, and their two
-# snapshot tables, the access log's row and the erasure looked for: the same as a contact with a
-# handful of consultations.
-TIMELINE_QUERIES = 18
+# snapshot tables, the access log's row and the erasure looked for, the consent history: the same
+# as a contact with a handful of consultations.
+TIMELINE_QUERIES = 19

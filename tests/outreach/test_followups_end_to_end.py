@@ -87,7 +87,9 @@ def test_it_sends_at_the_local_instant_in_the_persons_language_unless_they_opted
     to_denmark = services.followup_schedule(
         contact=leaving, owner=owner, send_at=send_at, template=template
     )
-    crm_services.contact_email_opt_out(contact=leaving, source="unsubscribe")
+    crm_services.contact_email_opt_out(
+        contact=leaving, source="unsubscribe", question="Stop receiving our e-mails?"
+    )
 
     pipeline()
     wait_for(

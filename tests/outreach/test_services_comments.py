@@ -3,13 +3,14 @@ moderating it (publishing only with consent), and the figures for the dashboard.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from crm.models import Consent, ConsentSource, Contact, Membership
+from crm.models import Consent, ConsentRecord, ConsentSource, Contact, Membership
 from outreach.comment_selectors import CommentFilters, public_comment_list, published_comments
 from outreach.models import PublicComment
 from outreach.services import comments as services
@@ -333,3 +334,30 @@ def test_it_seeds_demo_comments_once(outreach_staffer):
     assert seed_comments(seed=7) == 0
     assert PublicComment.objects.count() == 5
     assert published_comments().count() == 2
+
+
+def test_it_keeps_the_opt_in_with_the_question_shown_on_the_form():
+    known = ContactFactory.create(email="soren@example.dk", email_consent=Consent.WITHDRAWN)
+    first = submit(email="new@example.org", updates_opt_in=True)
+    second = submit(email="SOREN@example.dk", updates_opt_in=True)
+    for comment in (first, second):
+        comment.refresh_from_db()
+        record = ConsentRecord.objects.get(contact=comment.contact)
+        assert (record.question, record.answer, record.source, record.recorded_by) == (
+            UPDATES_QUESTION,
+            Consent.GRANTED,
+            ConsentSource.PUBLIC_FORM,
+            None,
+        )
+        assert record.recorded_at == comment.received_at
+    assert second.contact == known
+
+
+def test_it_dates_a_consent_made_into_a_contact_by_staff_from_the_comment(outreach_staffer):
+    with time_machine.travel(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), tick=False) as clock:
+        comment = PublicCommentFactory.create(email="ewa@example.pl", updates_opt_in=True)
+        clock.shift(timedelta(days=3))
+        contact = services.public_comment_create_contact(comment=comment, by=outreach_staffer)
+    record = ConsentRecord.objects.get(contact=contact)
+    assert record.recorded_at == datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    assert (record.question, record.recorded_by) == (comment.updates_question, outreach_staffer)

@@ -188,7 +188,9 @@ def test_it_suppresses_a_follow_up_when_the_person_opted_out_after_scheduling(
     followup = services.followup_schedule(
         contact=contact, owner=outreach_staffer, send_at=timezone.now(), template=template
     )
-    crm_services.contact_email_opt_out(contact=contact, source="unsubscribe")
+    crm_services.contact_email_opt_out(
+        contact=contact, source="unsubscribe", question="Stop receiving our e-mails?"
+    )
     with django_capture_on_commit_callbacks(execute=True):
         _send_due()
     followup.refresh_from_db()

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Consent, Language
+from crm.models import Consent, ConsentRecord, Language
 from outreach.models import EmailTemplate, EmailTemplateVersion, FollowUp
 from outreach.unsubscribe import unsubscribe_token, unsubscribe_url
 from tests.factories import ContactFactory, FollowUpFactory, UnionFactory
@@ -281,3 +281,24 @@ def test_it_offers_only_templates_with_an_english_version(staff_client, template
     body = staff_client.get(reverse("followups:create") + f"?contact={contact.pk}").content.decode()
     assert "Notes" in body
     assert "Tylko po polsku" not in body
+
+
+def test_it_keeps_which_question_the_person_answered_to_unsubscribe(client):
+    contact = ContactFactory.create(email_consent=Consent.GRANTED)
+    other = ContactFactory.create(email_consent=Consent.GRANTED)
+    client.post(reverse("unsubscribe", args=[unsubscribe_token(contact)]))
+    client.post(
+        reverse("unsubscribe", args=[unsubscribe_token(other)]),
+        data="List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    page, button = (
+        ConsentRecord.objects.get(contact=contact),
+        ConsentRecord.objects.get(contact=other),
+    )
+    assert (page.question, page.answer, page.source) == (
+        "Stop receiving our e-mails?",
+        Consent.WITHDRAWN,
+        "unsubscribe",
+    )
+    assert button.question == "Unsubscribe (the one-click button of the e-mail program)"
