@@ -167,6 +167,11 @@ LOGOUT_REDIRECT_URL = "login"
 SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30, minimum=2)
 SESSION_MAX_HOURS = env_int("SESSION_MAX_HOURS", 12, minimum=1)
 SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
+if env_str("SESSION_COOKIE_AGE", ""):
+    # Read before the session limits existed; ignoring it silently would lengthen sessions.
+    raise EnvError(
+        "SESSION_COOKIE_AGE", env_str("SESSION_COOKIE_AGE", ""), "no value: set SESSION_MAX_HOURS"
+    )
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [

@@ -244,6 +244,7 @@ def test_it_is_strict_in_production_and_relaxed_only_on_request(tmp_path):
         ("TRUST_X_FORWARDED_PROTO", "maybe"),
         ("SESSION_IDLE_MINUTES", "1"),
         ("SESSION_MAX_HOURS", "half a day"),
+        ("SESSION_COOKIE_AGE", "28800"),  # replaced by SESSION_MAX_HOURS
     ],
 )
 def test_it_refuses_a_malformed_security_setting(name, value, tmp_path):
