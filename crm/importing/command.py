@@ -37,6 +37,12 @@ class ImportCommand(BaseCommand):
         )
         parser.add_argument("--errors", type=Path, help="Write the rejected rows to this CSV file.")
         parser.add_argument("--user", help="Record the import as done by this user.")
+        parser.add_argument(
+            "--consent-question",
+            default="",
+            help="What the people in the file were asked about e-mail, and where; kept with "
+            "each consent answer (otherwise the record names the file and its column).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         user = None
@@ -70,6 +76,7 @@ class ImportCommand(BaseCommand):
                     source=ImportJob.Source.COMMAND,
                     dry_run=options["dry_run"],
                     create_unions=options["create_unions"],
+                    consent_question=options["consent_question"],
                     errors_to=errors,
                 )
         except (UnreadableFileError, OSError) as error:

@@ -51,7 +51,14 @@ from crm.importing.parallel import (
     parsed_in_child,
 )
 from crm.importing.references import NewUnion, References
-from crm.models import Consent, ConsentSource, Contact, Membership, contact_search_text
+from crm.models import (
+    Consent,
+    ConsentRecord,
+    ConsentSource,
+    Contact,
+    Membership,
+    contact_search_text,
+)
 from crm.text import fold
 from crm.timezones import default_timezone
 
@@ -131,6 +138,8 @@ class Target:
     # [membership id (None until written), union id, role, changed by this import]
     memberships: list[list[Any]]
     new: bool = False
+    # Consent answers this import gave the contact, in order, for their consent records.
+    consents: list[str] = field(default_factory=list)
     initial: dict[str, Any] = field(default_factory=dict)
     loaded_links: dict[str, dict[Any, int | None]] = field(default_factory=dict)
 
@@ -189,9 +198,15 @@ class ContactImporter:
         on_rejected: Callable[[Line, str], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
         dry_run: bool = False,
+        consent_question: str = "",
+        import_job_id: int | None = None,
     ) -> None:
         self.dry_run = dry_run
         self.headers = headers
+        self.import_job_id = import_job_id
+        self.consent_question = consent_question.strip() or self._file_consent_question(
+            headers, mapping
+        )
         self.columns = sorted(mapping.fields.items())
         self.user_id = user_id
         self.reason = reason[:100]
@@ -222,6 +237,17 @@ class ContactImporter:
         self.chunks = 0
         self.tag_history = _snapshot_model("tags")
         self.language_history = _snapshot_model("languages")
+
+    @staticmethod
+    def _file_consent_question(headers: list[str], mapping: Mapping) -> str:
+        # What the record can say when the organizer did not: where the answer came from.
+        column = next(
+            (headers[index] for index, name in mapping.fields.items() if name == "email_consent"),
+            "",
+        )
+        return _(
+            "Not stated by the importer: the answer in the column “%(column)s” of an imported file."
+        ) % {"column": column}
 
     def run(self, rows: Iterable[Line]) -> Summary:
         if bulk.is_postgresql() and not self.dry_run:
@@ -593,8 +619,9 @@ class ContactImporter:
             new_state["site_id"] = None
         if "preferred_language" in values:
             new_state["preferred_language_id"] = values["preferred_language"]
+        consent = None
         if "email_consent" in values and values["email_consent"] != state["email_consent"]:
-            new_state["email_consent"] = values["email_consent"]
+            consent = new_state["email_consent"] = values["email_consent"]
             new_state["email_consent_at"] = self.now
             new_state["email_consent_source"] = ConsentSource.IMPORT
         if (
@@ -629,6 +656,8 @@ class ContactImporter:
         if membership_change:
             changes.append(membership_change)
         target.state, target.languages, target.tags = new_state, languages, tags
+        if consent is not None:
+            target.consents.append(consent)
         return changes
 
     def _membership(self, values: dict[str, Any], target: Target) -> tuple[str, Any, Any] | None:
@@ -750,6 +779,7 @@ class ContactImporter:
             # Nothing of a preview is kept and nothing in it reads history back: a third of a
             # preview's database time saved.
             return
+        self._write_consents(targets)
         ids = [t.id for t in targets if t.id is not None and t.versioned]
         bulk.history_copy(
             model=Contact,
@@ -768,6 +798,36 @@ class ContactImporter:
                 ids=ids,
                 stamp=stamp,
             )
+
+    def _write_consents(self, targets: list[Target]) -> None:
+        """One consent record per answer the file changed (crm.ConsentRecord)."""
+        bulk.insert_rows(
+            ConsentRecord,
+            [
+                "contact_id",
+                "question",
+                "answer",
+                "source",
+                "recorded_at",
+                "recorded_by_id",
+                "import_job_id",
+            ],
+            [
+                [
+                    t.id,
+                    self.consent_question,
+                    answer,
+                    ConsentSource.IMPORT,
+                    self.now,
+                    self.user_id,
+                    self.import_job_id,
+                ]
+                for t in targets
+                for answer in t.consents
+            ],
+        )
+        for target in targets:
+            target.consents = []
 
     def _contact_values(self, target: Target) -> dict[str, Any]:
         state = target.state

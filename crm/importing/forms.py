@@ -94,6 +94,16 @@ class MappingForm(forms.Form):
         required=False,
         help_text=_("Otherwise rows naming a union the CRM does not know are rejected."),
     )
+    consent_question = forms.CharField(
+        label=_("What were these people asked about e-mail, and where?"),
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_(
+            "Kept with every consent answer of the file, as the record of what each person "
+            "agreed to. Left empty, the record names the file and its column instead."
+        ),
+    )
     save_as = forms.CharField(
         label=_("Save this mapping as"),
         required=False,
@@ -123,8 +133,10 @@ class MappingForm(forms.Form):
                 initial=mapping.get(str(index), ""),
             )
             self.columns.append(name)
+        if kind != ImportKind.CONTACTS:
+            del self.fields["consent_question"]
         # The checkboxes and the name come after the columns on the page.
-        self.order_fields([*self.columns, "create_unions", "save_as"])
+        self.order_fields([*self.columns, "create_unions", "consent_question", "save_as"])
 
     def mapping(self) -> dict[int, str]:
         return {

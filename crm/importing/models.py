@@ -67,6 +67,8 @@ class ImportJob(models.Model):
         _("column mapping"), default=dict, blank=True, help_text=_("Column number -> field.")
     )
     create_unions = models.BooleanField(_("create missing unions"), default=False)
+    # Kept with each consent answer the file gives (crm.ConsentRecord): what the people were asked.
+    consent_question = models.TextField(_("consent question"), blank=True)
     preview = models.JSONField(_("preview"), default=dict, blank=True)
     created = models.PositiveIntegerField(_("created"), default=0)
     updated = models.PositiveIntegerField(_("updated"), default=0)

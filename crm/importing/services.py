@@ -63,6 +63,7 @@ def records_import(
     on_progress: Callable[[int], None] | None = None,
     job_id: int | None = None,
     on_done: Callable[[Summary], object] | None = None,
+    consent_question: str = "",
 ) -> Summary:
     """Import the table's rows as records of `kind` (contacts, unions, consultations), in one
     transaction; a dry run is the same run, rolled back. Rejected rows go to `errors_to` as CSV
@@ -88,6 +89,12 @@ def records_import(
             if also is not None:
                 also(line, message)
 
+    # Only people have consent to give.
+    consent: dict[str, Any] = (
+        {"consent_question": consent_question, "import_job_id": job_id}
+        if kind == ImportKind.CONTACTS
+        else {}
+    )
     with transaction.atomic():
         if job_id is not None:
             list(ImportJob.objects.select_for_update().filter(pk=job_id).values_list("pk"))
@@ -100,6 +107,7 @@ def records_import(
             on_rejected=on_rejected,
             on_progress=on_progress,
             dry_run=dry_run,
+            **consent,
         )
         summary: Summary = importer.run(table.rows)
         if dry_run:
@@ -119,6 +127,7 @@ def contact_import(
     reason: str = "",
     errors_to: IO[str] | None = None,
     on_rejected: Callable[[Line, str], None] | None = None,
+    consent_question: str = "",
 ) -> Summary:
     """records_import of contacts: the one implementation behind the import pages, the
     import_contacts command and the admin's import button."""
@@ -132,6 +141,7 @@ def contact_import(
         reason=reason,
         errors_to=errors_to,
         on_rejected=on_rejected,
+        consent_question=consent_question,
     )
 
 
@@ -168,6 +178,7 @@ def import_job_record(
     source: str,
     dry_run: bool,
     create_unions: bool = False,
+    consent_question: str = "",
     errors_to: IO[str] | None = None,
     on_rejected: Callable[[Line, str], None] | None = None,
 ) -> tuple[ImportJob, Summary]:
@@ -181,6 +192,7 @@ def import_job_record(
         headers=table.headers,
         mapping={str(index): name for index, name in mapping.fields.items()},
         create_unions=create_unions,
+        consent_question=consent_question.strip(),
         dry_run=dry_run,
         status=ImportJob.Status.RUNNING,
         started_at=timezone.now(),
@@ -211,6 +223,7 @@ def import_job_record(
             on_progress=lambda done: _progress_set(job, done),
             job_id=job.pk,
             on_done=lambda summary: ImportJob.objects.filter(pk=job.pk).update(**outcome(summary)),
+            consent_question=job.consent_question,
         )
     except Exception as error:
         ImportJob.objects.filter(pk=job.pk).update(
@@ -314,6 +327,7 @@ def import_job_map(
     job: ImportJob,
     fields: dict[int, str],
     create_unions: bool,
+    consent_question: str = "",
     save_as: str = "",
     user: Any = None,
 ) -> ImportJob:
@@ -351,6 +365,7 @@ def import_job_map(
     changed = ImportJob.objects.filter(pk=job.pk, status__in=MAPPABLE).update(
         mapping={str(index): name for index, name in sorted(chosen.items())},
         create_unions=create_unions,
+        consent_question=consent_question.strip(),
         status=ImportJob.Status.UPLOADED,
         preview={},
     )
@@ -465,6 +480,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
                     on_progress=lambda done: _progress_set(job, done),
                     job_id=job.pk,
                     on_done=finished,
+                    consent_question=job.consent_question,
                 )
     except Exception as error:
         # Anything at all: the transaction is rolled back, and the organizer must see why

@@ -86,7 +86,12 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job(request, pk)
     context: dict[str, object] = {"job": job}
     if job.status in {ImportJob.Status.UPLOADED, ImportJob.Status.PREVIEWED}:
-        form = MappingForm(headers=job.headers, mapping=job.mapping, kind=job.kind)
+        form = MappingForm(
+            headers=job.headers,
+            mapping=job.mapping,
+            kind=job.kind,
+            initial={"consent_question": job.consent_question},
+        )
         context.update(form=form, columns=_columns(form, job))
     if job.is_active:
         context["progress"] = _progress(job)
@@ -110,6 +115,7 @@ def import_map(request: HttpRequest, pk: int) -> HttpResponse:
                 job=job,
                 fields=form.mapping(),
                 create_unions=form.cleaned_data["create_unions"],
+                consent_question=form.cleaned_data.get("consent_question", ""),
                 save_as=form.cleaned_data["save_as"],
                 user=request.user,
             )

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from crm.importing.models import ImportJob
-from crm.models import Contact, Membership, Union
+from crm.models import ConsentRecord, ConsentSource, Contact, Membership, Union
 from tests.crm.test_importing_contacts import stored_rows, table_rows, write_csv, write_xlsx
 from tests.factories import ContactFactory, UnionFactory
 from tests.processes import ROOT, process_env
@@ -205,6 +205,21 @@ def test_it_records_the_user_and_the_job(tmp_path, solidarnosc, organizer):
     )
     assert (job.created, job.updated, job.unchanged, job.rejected) == (3, 0, 0, 1)
     assert job.created_by == organizer
+
+
+def test_it_keeps_the_consent_question_with_the_answers_and_the_job(tmp_path, solidarnosc):
+    question = "Paper form at the Gdańsk yard, 12 May: may we e-mail you?"
+    status, _lines, _err = import_command(
+        people_file(tmp_path, PEOPLE), "--consent-question", question
+    )
+    assert status == 0
+    job = ImportJob.objects.get()
+    assert job.consent_question == question
+    records = ConsentRecord.objects.all()
+    assert records
+    assert {(r.question, r.source, r.import_job_id) for r in records} == {
+        (question, ConsentSource.IMPORT, job.pk)
+    }
 
 
 def test_it_refuses_an_unknown_user_before_reading_anything(tmp_path, solidarnosc):

@@ -30,6 +30,7 @@ from crm.importing.headers import CONTACT_COLUMNS, FULL_NAME, detect_mapping
 from crm.importing.services import contact_import
 from crm.models import (
     Consent,
+    ConsentRecord,
     ConsentSource,
     Contact,
     Employer,
@@ -1129,6 +1130,57 @@ def test_it_changes_consent_only_when_the_answer_changes(tmp_path):
     withdrawing.refresh_from_db()
     assert (granted.email_consent, granted.email_consent_source) == ("granted", "public_form")
     assert (withdrawing.email_consent, withdrawing.email_consent_source) == ("withdrawn", "import")
+
+
+def test_it_keeps_a_consent_record_for_each_answer_it_changes(tmp_path, organizer):
+    ContactFactory.create(email="same@example.org", last_name="Same", email_consent=Consent.GRANTED)
+    changing = ContactFactory.create(
+        email="w@example.org", last_name="Withdrawing", email_consent=Consent.GRANTED
+    )
+    rows = [
+        {"email": "same@example.org", "last_name": "Same", "Consent (2024)": "yes"},
+        {"email": "w@example.org", "last_name": "Withdrawing", "Consent (2024)": "no"},
+        {"email": "new@example.org", "last_name": "New", "Consent (2024)": "1"},
+        {"email": "blank@example.org", "last_name": "Blank", "Consent (2024)": ""},
+    ]
+    path = write_csv(tmp_path / "consents.csv", table_rows(rows))
+    table = read_table(path)
+    mapping = detect_mapping(table.headers)
+    mapping.fields[table.headers.index("Consent (2024)")] = "email_consent"
+
+    contact_import(table=table, mapping=mapping, dry_run=True, user_id=organizer.pk)
+    assert not ConsentRecord.objects.exists()  # a preview keeps nothing
+
+    table = read_table(path)  # its rows are read once
+    contact_import(table=table, mapping=mapping, dry_run=False, user_id=organizer.pk)
+    records = ConsentRecord.objects.order_by("contact__last_name")
+    assert [(r.contact.last_name, r.answer) for r in records] == [
+        ("New", Consent.GRANTED),
+        ("Withdrawing", Consent.WITHDRAWN),
+    ]
+    for record in records:
+        assert record.source == ConsentSource.IMPORT
+        assert record.recorded_by == organizer
+        # Nobody said what was asked: the record says where the answer came from.
+        assert "“Consent (2024)”" in record.question
+        assert "imported file" in record.question
+    assert changing.consent_records.get().answer == Consent.WITHDRAWN
+
+
+def test_it_keeps_the_question_the_organizer_says_was_asked(tmp_path):
+    path = write_csv(
+        tmp_path / "signed.csv",
+        table_rows([{"last_name": "Nowak", "email_consent": "yes"}]),
+    )
+    table = read_table(path)
+    question = "Sign-up sheet, Kongsberg site visit: “May we e-mail you about the consultation?”"
+    contact_import(
+        table=table,
+        mapping=detect_mapping(table.headers),
+        dry_run=False,
+        consent_question=f"  {question} ",
+    )
+    assert ConsentRecord.objects.get().question == question
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from crm.models import Contact, ImportJob, SavedMapping
+from crm.models import ConsentRecord, Contact, ImportJob, SavedMapping
 from tests.factories import ContactFactory, UnionFactory
 
 pytestmark = pytest.mark.django_db
@@ -103,6 +103,25 @@ def test_it_previews_without_writing_then_imports_on_confirmation(organizer_clie
     assert eleni.notes == "<script>alert(1)</script>"
     history = organizer_client.get(reverse("crm:import_list")).content.decode()
     assert "list.csv" in history
+
+
+def test_it_asks_what_was_asked_and_keeps_it_with_the_consent_answers(organizer_client, union):
+    _upload(organizer_client, "first_name,last_name,email,Consent\nAnna,Nowak,a@example.pl,yes\n")
+    job = _job()
+    page = organizer_client.get(reverse("crm:import_detail", args=[job.pk])).content.decode()
+    assert "What were these people asked about e-mail, and where?" in page
+    question = "Union list of 2024: <b>may we write to you?</b>"
+    organizer_client.post(
+        reverse("crm:import_map", args=[job.pk]),
+        _mapping_post(job, column_3="email_consent", consent_question=question),
+    )
+    job.refresh_from_db()
+    assert job.consent_question == question
+    page = organizer_client.get(reverse("crm:import_detail", args=[job.pk])).content.decode()
+    assert "Union list of 2024: &lt;b&gt;may we write to you?&lt;/b&gt;" in page  # kept, as text
+    organizer_client.post(reverse("crm:import_confirm", args=[job.pk]))
+    record = ConsentRecord.objects.get()
+    assert (record.question, record.answer, record.import_job) == (question, "granted", job)
 
 
 def test_it_lets_the_organizer_fix_a_column_and_saves_the_mapping(organizer_client, union):
