@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import ROOT, Row, setup_django
 
 # The benchmarks by name, in the order `make bench` runs them (see main()).
-MODULES = ("imports", "followups", "reports")
+MODULES = ("imports", "followups", "reports", "web")
 
 
 def machine() -> str:
@@ -58,12 +58,13 @@ def main(names: list[str]) -> None:
         sys.exit(f"unknown benchmark {', '.join(unknown)}: choose among {', '.join(MODULES)}")
     selected = [name for name in MODULES if not names or name in names]
     setup_django()
-    from bench import followups, imports, reports
+    from bench import followups, imports, reports, web
 
     runners: dict[str, Callable[[Path], list[Row]]] = {
         "imports": imports.run,
         "followups": followups.run,
         "reports": reports.run,
+        "web": web.run,
     }
     rows: list[Row] = []
     for name in selected:
