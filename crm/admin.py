@@ -20,6 +20,7 @@ from crm.models import (
     Union,
     WorkerHeartbeat,
 )
+from crm.reauth import recent_auth_required
 
 
 class MembershipInline(admin.TabularInline):
@@ -76,6 +77,10 @@ class ContactAdmin(ImportExportMixin, SimpleHistoryAdmin):
 
     def has_export_permission(self, request: Any) -> bool:
         return bool(request.user.has_perm("crm.export_contacts"))
+
+    def export_action(self, request: Any) -> Any:
+        # The same "confirm it's you" as the staff pages' exports.
+        return recent_auth_required(super().export_action)(request)
 
     list_display = [
         "last_name",

@@ -97,6 +97,10 @@ _ADMINISTRATOR = (
     # Deleting a comment (a person asking to be forgotten) is theirs, like deleting a contact.
     | _MODERATE_COMMENTS
     | {"outreach.delete_publiccomment"}
+    # Removing a colleague's lost authenticator (they set up a new one at their next sign-in)
+    # and lifting a sign-in lockout before its cool-off ends.
+    | _perms("otp_totp", ("view", "delete"), ("totpdevice",))
+    | _perms("axes", ("view", "delete"), ("accessattempt",))
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
