@@ -46,10 +46,9 @@ class StaffTimezoneMiddleware:
             timezone.deactivate()
 
 
-# What a user who still owes the authenticator may open: the steps that settle it, and leaving.
-TWO_FACTOR_EXEMPT = frozenset(
-    {"login", "login_code", "logout", "two_factor_setup", "confirm_identity", "healthz"}
-)
+# What an administrator without an authenticator may open: setting one up (and confirming the
+# password for it), leaving.
+SETTING_UP = frozenset({"two_factor_setup", "confirm_identity", "logout", "healthz"})
 
 
 class TwoFactorMiddleware:
@@ -73,14 +72,12 @@ class TwoFactorMiddleware:
         user: Any = request.user
         if not user.is_authenticated or user.is_verified():
             return None
-        match = request.resolver_match
-        if match is not None and match.view_name in TWO_FACTOR_EXEMPT:
-            return None
         status = two_factor_status(user=user)
         if status.has_device:
             logout(request)
             return _redirect(request, redirect_to_login(request.get_full_path()).url)
-        if status.required:
+        match = request.resolver_match
+        if status.required and (match is None or match.view_name not in SETTING_UP):
             query = urlencode({"next": request.get_full_path()})
             return _redirect(request, f"{reverse('two_factor_setup')}?{query}")
         return None

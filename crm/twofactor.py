@@ -8,6 +8,7 @@ one replaces the old (a new phone).
 
 from __future__ import annotations
 
+import math
 from base64 import b32encode
 from dataclasses import dataclass
 from typing import Any
@@ -116,7 +117,7 @@ def totp_code_check(*, user: Any, code: str) -> CodeCheck:
         if not allowed:
             # django-otp doubles the wait after each wrong code (1 s, 2 s, 4 s, …).
             until = (details or {}).get("locked_until")
-            wait = int((until - timezone.now()).total_seconds()) + 1 if until else 1
+            wait = math.ceil((until - timezone.now()).total_seconds()) if until else 1
             return CodeCheck(device=None, wait_seconds=max(1, wait))
         return CodeCheck(device=device if device.verify_token(code) else None)
 
