@@ -89,9 +89,7 @@ def lockout_response(
     credentials: dict[str, Any] | None = None,
 ) -> HttpResponse:
     """The page shown instead of the sign-in form while locked out (429, never an error page)."""
-    return render(
-        request,
-        "registration/locked_out.html",
-        {"minutes": settings.LOGIN_COOLOFF_MINUTES},
-        status=429,
-    )
+    minutes = settings.LOGIN_COOLOFF_MINUTES
+    response = render(request, "registration/locked_out.html", {"minutes": minutes}, status=429)
+    response["Retry-After"] = str(minutes * 60)
+    return response

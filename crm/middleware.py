@@ -78,7 +78,7 @@ class TwoFactorMiddleware:
             return _redirect(request, redirect_to_login(request.get_full_path()).url)
         match = request.resolver_match
         if status.required and (match is None or match.view_name not in SETTING_UP):
-            query = urlencode({"next": request.get_full_path()})
+            query = urlencode({"next": request.get_full_path()}, safe="/")
             return _redirect(request, f"{reverse('two_factor_setup')}?{query}")
         return None
 

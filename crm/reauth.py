@@ -67,7 +67,7 @@ def recent_auth_required(view: View) -> View:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not auth_is_recent(request):
-            query = urlencode({"next": request.get_full_path()})
+            query = urlencode({"next": request.get_full_path()}, safe="/")
             return HttpResponseRedirect(f"{reverse('confirm_identity')}?{query}")
         return view(request, *args, **kwargs)
 

@@ -181,3 +181,10 @@ def test_it_requires_a_shared_secret_key_to_send_mail_in_production(tmp_path):
     result = _django(["check"], {"EMAIL_URL": "smtp://mail.example:25", "DEBUG": "false"}, tmp_path)
     assert result.returncode != 0
     assert "a key shared by every web server and worker" in result.stderr
+
+
+def test_it_refuses_an_address_limit_below_the_account_limit(tmp_path):
+    env = {"LOGIN_FAILURE_LIMIT": "10", "LOGIN_ADDRESS_FAILURE_LIMIT": "5", "DEBUG": "true"}
+    result = _django(["check"], env, tmp_path)
+    assert result.returncode != 0
+    assert "LOGIN_ADDRESS_FAILURE_LIMIT='5' is invalid" in result.stderr

@@ -53,6 +53,7 @@ def test_it_locks_the_account_out_from_that_address_after_five_failures(client, 
     response = _sign_in(client, manager.username, PASSWORD, ATTACKER)
     assert response.status_code == 429
     assert "try again in 15 minutes" in response.content.decode()
+    assert response["Retry-After"] == "900"
     assert not _signed_in(client)
     failures = AccessAttempt.objects.get(username=manager.username, ip_address=ATTACKER)
     assert "not the password" not in failures.post_data

@@ -44,7 +44,7 @@ def test_it_asks_for_the_password_again_after_the_set_minutes(manager_client, se
     with _later(settings):
         response = manager_client.get(EXPORT)
     assert response.status_code == 302
-    assert response["Location"] == f"{reverse('confirm_identity')}?next={quote(EXPORT, safe='')}"
+    assert response["Location"] == f"{reverse('confirm_identity')}?next={quote(EXPORT, safe='/')}"
 
 
 def test_it_goes_back_to_the_export_once_confirmed(manager_client, settings):
