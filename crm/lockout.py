@@ -21,22 +21,19 @@ from django.db.models import QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from crm.ratelimit import client_ip
+from crm.ratelimit import client_ip, client_key
 
 
 def lockout_address(request: HttpRequest) -> str | None:
-    """The address failures are counted against: the one the rate limits use (REMOTE_ADDR, or
-    X-Forwarded-For only through TRUSTED_PROXY_COUNT proxies), an IPv6 client as its /64, which
-    one subscriber holds whole (else each guess could come from a new address)."""
+    """The address failures are counted against: the client the rate limits count (the
+    connection's address, or X-Forwarded-For only through TRUSTED_PROXY_COUNT proxies; an IPv6
+    client as its /64, else each guess could come from a new address), as one address, which is
+    what axes stores."""
     try:
-        address = ipaddress.ip_address(client_ip(request))
+        network = ipaddress.ip_network(client_key(client_ip(request)), strict=False)
     except ValueError:
         return None  # no usable address (a test request): counted together, never an error
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False).network_address)
-    return str(address)
+    return str(network.network_address)
 
 
 def _total(attempts: QuerySet[AccessAttempt]) -> int:

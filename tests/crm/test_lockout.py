@@ -216,3 +216,14 @@ def test_it_keeps_an_existing_session_of_a_locked_out_account(client, manager):
     _fail(Client(), manager.username, ATTACKER, 5)
     assert client.get(reverse("crm:contact_list")).status_code == 200
     assert User.objects.get(pk=manager.pk).is_active
+
+
+def test_it_lets_an_administrator_lift_a_lock_early(client, admin_client_, manager):
+    _fail(client, manager.username, ATTACKER, 5)
+    attempt = AccessAttempt.objects.get(username=manager.username)
+    listing = admin_client_.get("/admin/axes/accessattempt/")
+    assert listing.status_code == 200
+    assert manager.username in listing.content.decode()
+
+    admin_client_.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
+    assert _sign_in(client, manager.username, PASSWORD, ATTACKER).status_code == 302

@@ -287,3 +287,14 @@ def test_it_asks_for_the_password_again_before_changing_the_authenticator(
         for name in ("two_factor_setup", "two_factor_remove"):
             response = manager_client.get(reverse(name))
             assert response["Location"].startswith(reverse("confirm_identity")), name
+
+
+def test_it_lets_an_administrator_remove_a_colleagues_lost_authenticator(
+    phone, admin_client_, manager
+):
+    page = admin_client_.get(f"/admin/otp_totp/totpdevice/{phone.pk}/change/")
+    assert page.status_code == 200
+    assert phone.key not in page.content.decode()  # the secret stays out of sight
+
+    admin_client_.post(f"/admin/otp_totp/totpdevice/{phone.pk}/delete/", {"post": "yes"})
+    assert not TOTPDevice.objects.filter(user=manager).exists()
