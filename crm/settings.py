@@ -164,10 +164,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# The lockout check runs first and refuses before any password is compared (django-axes).
+# The lockout check runs first and refuses before any password is compared (django-axes). Then
+# Django's own, whose user of each request also says whether they have an authenticator.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "crm.twofactor.TwoFactorModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

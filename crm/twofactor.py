@@ -15,10 +15,11 @@ from typing import Any
 
 import qrcode
 import qrcode.image.svg
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -36,24 +37,31 @@ class TwoFactorStatus:
     required: bool
 
 
-def two_factor_status(*, user: Any) -> TwoFactorStatus:
-    """Whether the user has a confirmed authenticator and must have one, in one query (it runs
-    on every page of a user whose session has not given a code)."""
-    row = (
-        User.objects.filter(pk=user.pk)
-        .annotate(
-            has_device=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
-            is_administrator=Exists(
-                User.groups.through.objects.filter(user=OuterRef("pk"), group__name=ADMINISTRATOR)
-            ),
-        )
-        .values("has_device", "is_administrator", "is_superuser")
-        .first()
+def _with_two_factor_status(users: QuerySet[User]) -> QuerySet[User]:
+    return users.annotate(
+        has_authenticator=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+        in_administrator_group=Exists(
+            User.groups.through.objects.filter(user=OuterRef("pk"), group__name=ADMINISTRATOR)
+        ),
     )
-    if row is None:
-        return TwoFactorStatus(has_device=False, required=False)
+
+
+class TwoFactorModelBackend(ModelBackend):
+    """Django's own backend, whose user of each request comes with whether they have an
+    authenticator and must have one, read in the same query (the middleware asks on every page
+    of a session that has not given a code)."""
+
+    def get_user(self, user_id: Any) -> Any:
+        user = _with_two_factor_status(User._default_manager.filter(pk=user_id)).first()
+        return user if user is not None and self.user_can_authenticate(user) else None
+
+
+def two_factor_status(*, user: Any) -> TwoFactorStatus:
+    if not hasattr(user, "has_authenticator"):
+        user = _with_two_factor_status(User.objects.filter(pk=user.pk)).get()
     return TwoFactorStatus(
-        has_device=row["has_device"], required=row["is_superuser"] or row["is_administrator"]
+        has_device=user.has_authenticator,
+        required=user.is_superuser or user.in_administrator_group,
     )
 
 

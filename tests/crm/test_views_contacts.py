@@ -124,10 +124,9 @@ def test_it_lists_a_page_in_a_constant_number_of_queries(staff_client, django_as
     assert len(response.context["page"].object_list) == 13
 
 
-# session, user, whether the user has or needs an authenticator, user and group permissions, the
-# user's groups (navigation), the three filter choice lists (unions, tags, languages), count,
-# page, memberships and tags of the page.
-LIST_QUERIES = 13
+# session, user, user and group permissions, the user's groups (navigation), the three filter
+# choice lists (unions, tags, languages), count, page, memberships and tags of the page.
+LIST_QUERIES = 12
 
 
 def test_it_shows_a_contact_with_memberships_and_history(staff_client, organizer_client):
@@ -290,12 +289,11 @@ def test_it_shows_a_contact_in_a_constant_number_of_queries(
     assert {"consultation", "change"} <= set(kinds)
 
 
-# session, user, authenticator (has or needs one), permissions (2), navigation groups, contact,
-# memberships, languages, tags, consultations attended with their unions and topics (3),
-# follow-ups, history versions, two snapshot tables (languages, tags), the names of the
-# languages and tags they refer to. Each
+# session, user, permissions (2), navigation groups, contact, memberships, languages, tags,
+# consultations attended with their unions and topics (3), follow-ups, history versions, two
+# snapshot tables (languages, tags), the names of the languages and tags they refer to. Each
 # other kind of record a version refers to adds one, whatever the length of the history.
-DETAIL_QUERIES = 19
+DETAIL_QUERIES = 18
 
 
 def test_it_shows_history_with_readable_values(staff_client, organizer):
