@@ -80,9 +80,12 @@ def test_it_asks_for_the_code_too_when_the_user_has_an_authenticator(manager, cl
         assert response["Location"] == EXPORT
 
 
-def test_it_goes_nowhere_outside_the_site(manager_client, settings):
+@pytest.mark.parametrize(
+    "elsewhere", ["https://evil.example/", "//evil.example/", "javascript:alert(1)"]
+)
+def test_it_goes_nowhere_outside_the_site(manager_client, settings, elsewhere):
     with _later(settings):
-        response = _confirm(manager_client, password=PASSWORD, next="https://evil.example/")
+        response = _confirm(manager_client, password=PASSWORD, next=elsewhere)
     assert response["Location"] == reverse("home")
 
 

@@ -298,3 +298,18 @@ def test_it_lets_an_administrator_remove_a_colleagues_lost_authenticator(
 
     admin_client_.post(f"/admin/otp_totp/totpdevice/{phone.pk}/delete/", {"post": "yes"})
     assert not TOTPDevice.objects.filter(user=manager).exists()
+
+
+def test_it_sends_an_administrator_whose_authenticator_was_removed_to_set_up_another(
+    admin_client_, administrator
+):
+    TOTPDevice.objects.filter(user=administrator).delete()
+    response = admin_client_.get(reverse("crm:contact_list"))
+    assert response["Location"] == f"{reverse('two_factor_setup')}?next=/contacts/"
+
+
+def test_it_refuses_the_admin_to_someone_signed_in_without_access(manager_client):
+    # The admin sends them to its sign-in, which must not send them round in circles.
+    response = manager_client.get("/admin/", follow=True)
+    assert response.status_code == 403
+    assert len(response.redirect_chain) == 1
