@@ -84,11 +84,11 @@ class Session:
 
     def sign_in(self, username: str) -> None:
         self.request("GET", "/accounts/login/")
-        status, location, _text = self.request(
+        status, _location, text = self.request(
             "POST", "/accounts/login/", {"username": username, "password": PASSWORD}
         )
         if status != 302:
-            reason = re.sub(r"<[^>]+>|\s+", " ", _text.rsplit("</style>", 1)[-1])[:300]
+            reason = re.sub(r"<[^>]+>|\s+", " ", text.rsplit("</style>", 1)[-1])[:300]
             raise SystemExit(f"bench/web: {username} could not sign in ({status}): {reason}")
 
 

@@ -25,6 +25,7 @@ from crm.models import (
     WorkerHeartbeat,
 )
 from crm.privacy.services import contact_access_record, contacts_access_record
+from crm.reauth import recent_auth_required
 
 
 class MembershipInline(admin.TabularInline):
@@ -126,6 +127,10 @@ class ContactAdmin(ImportExportMixin, SimpleHistoryAdmin):
                     source=request.path,
                 )
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def export_action(self, request: Any) -> Any:
+        # The same "confirm it's you" as the staff pages' exports.
+        return recent_auth_required(super().export_action)(request)
 
     list_display = [
         "last_name",

@@ -1,23 +1,28 @@
-"""Per-request activation of the staff member's time zone; limits on how long a session lasts."""
+"""Per-request activation of the staff member's time zone; limits on how long a session lasts;
+the two-factor requirement."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, resolve_url
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
 
 from crm.timezones import is_valid_timezone
+from crm.twofactor import two_factor_status
 
 SESSION_KEY = "staff_timezone"
 BROWSER_COOKIE = "tz"  # set by static/js/timezone.js from the browser's own setting
@@ -108,3 +113,47 @@ def _signed_out(request: HttpRequest, message: str) -> HttpResponse:
         return redirect_to_login(request.get_full_path())
     # What was posted is gone with the session; coming back to a POST-only address would fail.
     return redirect(settings.LOGIN_URL)
+
+
+# What an administrator without an authenticator may open: setting one up (and confirming the
+# password for it), leaving.
+SETTING_UP = frozenset({"two_factor_setup", "confirm_identity", "logout", "healthz"})
+
+
+class TwoFactorMiddleware:
+    """Administrators must sign in with an authenticator; whoever has one must have given its
+    code in this session.
+
+    An administrator without a confirmed authenticator goes to set one up before any other page
+    (the Django admin too). A session without the code of a user who has an authenticator (one
+    was added after this session signed in) is signed out, to sign in again with the code.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any
+    ) -> HttpResponseBase | None:
+        user: Any = request.user
+        if not user.is_authenticated or user.is_verified():
+            return None
+        status = two_factor_status(user=user)
+        if status.has_device:
+            logout(request)
+            return _redirect(request, redirect_to_login(request.get_full_path()).url)
+        match = request.resolver_match
+        if status.required and (match is None or match.view_name not in SETTING_UP):
+            query = urlencode({"next": request.get_full_path()}, safe="/")
+            return _redirect(request, f"{reverse('two_factor_setup')}?{query}")
+        return None
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponseBase:
+    if request.headers.get("HX-Request"):
+        # htmx would swap the page it is sent to into a fragment: have it load the whole page.
+        return HttpResponse(status=204, headers={"HX-Redirect": url})
+    return HttpResponseRedirect(url)

@@ -104,6 +104,10 @@ _ADMINISTRATOR = (
     | _perms("crm", ("view",), ("contactaccess", "contacterasure"))
     | _perms("crm", ("view", "change"), ("erasurereview",))
     | {"crm.erase_contact"}
+    # Removing a colleague's lost authenticator (they set up a new one at their next sign-in)
+    # and lifting a sign-in lockout before its cool-off ends.
+    | _perms("otp_totp", ("view", "delete"), ("totpdevice",))
+    | _perms("axes", ("view", "delete"), ("accessattempt",))
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

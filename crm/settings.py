@@ -84,6 +84,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "simple_history",
     "import_export",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "crm",
     "outreach",
 ]
@@ -99,12 +102,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks request.user verified when this session's sign-in included the authenticator code.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "crm.middleware.SessionLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "crm.middleware.StaffTimezoneMiddleware",
+    "crm.middleware.TwoFactorMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: it turns a sign-in refused for lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -159,6 +167,12 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# The lockout check runs first and refuses before any password is compared (django-axes). Then
+# Django's own, whose user of each request also says whether they have an authenticator.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "crm.twofactor.TwoFactorModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -354,3 +368,36 @@ PUBLIC_COMMENT_MAX_AGE_SECONDS = env_int("PUBLIC_COMMENT_MAX_AGE_SECONDS", 24 * 
 # How many reverse proxies in front of the web servers append to X-Forwarded-For. 0: the header
 # is ignored (anyone can send it) and the connection's address counts.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+# Sign-in security (README "Sign-in security"; crm/lockout.py, crm/twofactor.py, crm/reauth.py).
+# Failed sign-ins (a wrong password or a wrong authenticator code) counted per account from one
+# address, and per address across all accounts. Never per account alone: anyone could then lock
+# anyone out from anywhere.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20, minimum=1)
+if LOGIN_ADDRESS_FAILURE_LIMIT < LOGIN_FAILURE_LIMIT:
+    raise EnvError(
+        "LOGIN_ADDRESS_FAILURE_LIMIT",
+        str(LOGIN_ADDRESS_FAILURE_LIMIT),
+        f"at least LOGIN_FAILURE_LIMIT ({LOGIN_FAILURE_LIMIT})",
+    )
+LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+# Exports (and erasure) ask for the password again, and the code, past this long after the last
+# confirmation.
+REAUTH_MINUTES = env_int("REAUTH_MINUTES", 10, minimum=1)
+
+AXES_HANDLER = "crm.lockout.LoginFailureHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "crm.lockout.lockout_address"
+AXES_LOCKOUT_CALLABLE = "crm.lockout.lockout_response"
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "code"]
+# Failures are kept only for the cool-off; a log of every sign-in would be personal data kept
+# without an end.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+
+OTP_TOTP_ISSUER = "Union outreach CRM"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True

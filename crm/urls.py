@@ -62,7 +62,11 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("", include((crm_patterns, "crm"))),
     path("accounts/login/", account.StaffLoginView.as_view(), name="login"),
+    path("accounts/login/code/", account.login_code, name="login_code"),
+    path("accounts/confirm/", account.confirm_identity, name="confirm_identity"),
     path("accounts/settings/", account.my_settings, name="my_settings"),
+    path("accounts/two-factor/", account.two_factor_setup, name="two_factor_setup"),
+    path("accounts/two-factor/remove/", account.two_factor_remove, name="two_factor_remove"),
     path("consultations/", include(("outreach.urls", "outreach"))),
     path("followups/", include("outreach.followup_urls")),
     path("reports/", include("outreach.report_urls")),
@@ -72,5 +76,7 @@ urlpatterns = [
     path("u/<str:token>/", followup_views.unsubscribe, name="unsubscribe"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),
+    # Before the admin's own: its sign-in form would take a password without the code.
+    path("admin/login/", account.admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
 ]

@@ -39,6 +39,7 @@ from crm.navigation import nav_items_for
 from crm.privacy import selectors as privacy_selectors
 from crm.privacy import services as privacy_services
 from crm.privacy.models import ContactAccess
+from crm.reauth import recent_auth_required
 
 # The timelines gather what the other apps know about a person or a union (consultations now;
 # follow-ups and imports as they come), so the core pages ask the outreach app for them.
@@ -91,6 +92,7 @@ def contact_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @role_required("crm.export_contacts")
+@recent_auth_required
 def contact_export(request: HttpRequest, file_format: str) -> HttpResponseBase:
     """The contacts of the list's current filter, in the columns the importer reads."""
     form = ContactFilterForm(request.GET or None)
@@ -106,6 +108,7 @@ def contact_export(request: HttpRequest, file_format: str) -> HttpResponseBase:
 
 
 @role_required("crm.export_contacts")
+@recent_auth_required
 def union_export(request: HttpRequest, file_format: str) -> HttpResponseBase:
     """The unions of the list's current filter, in the columns the union importer reads."""
     form = UnionFilterForm(request.GET or None)

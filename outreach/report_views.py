@@ -12,6 +12,7 @@ from django_countries import countries
 
 from crm.access import role_required
 from crm.exports import csv_response, xlsx_response
+from crm.reauth import recent_auth_required
 from outreach import charts
 from outreach.comment_report import comment_report
 from outreach.forms import ReportFilterForm
@@ -67,6 +68,7 @@ def _stamp() -> str:
 
 
 @role_required("outreach.view_reports")
+@recent_auth_required
 def table_export(request: HttpRequest, table: str, file_format: str) -> HttpResponseBase:
     if table not in (*TABLE_KEYS, *COMMENT_TABLE_KEYS) or file_format not in EXPORT_FORMATS:
         raise Http404(table)
@@ -85,6 +87,7 @@ def table_export(request: HttpRequest, table: str, file_format: str) -> HttpResp
 
 
 @role_required("outreach.view_reports")
+@recent_auth_required
 def consultations_export(request: HttpRequest, file_format: str) -> HttpResponseBase:
     """Every consultation the report counts under the current filters, one row each."""
     if file_format not in EXPORT_FORMATS:

@@ -20,6 +20,7 @@ from crm.access import role_required
 from crm.exports import csv_response, xlsx_response
 from crm.forms import add_service_errors
 from crm.history import history_entries
+from crm.reauth import recent_auth_required
 from crm.selectors import contact_search, union_search
 from outreach import services
 from outreach.forms import ConsultationFilterForm, ConsultationForm, NewAttendeeFormSet
@@ -87,6 +88,7 @@ def _export_row(consultation: Consultation) -> list[Any]:
 
 
 @role_required("outreach.export_consultations")
+@recent_auth_required
 def consultation_export(request: HttpRequest, file_format: str = "csv") -> HttpResponseBase:
     consultations = list_query(filters=ConsultationFilterForm(request.GET or None).filters())
     # Chunks keep memory flat for a large campaign; prefetches run per chunk.

@@ -18,8 +18,11 @@ from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
 from django.db import connection, transaction
 from django.test import Client, override_settings
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from crm import roles
+from crm.reauth import session_mark_confirmed
 
 REQUIRE_SERVICES = os.environ.get("CRM_REQUIRE_SERVICES") == "1" or os.environ.get(
     "CI", ""
@@ -47,6 +50,27 @@ def _test_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     override.enable()
     yield
     override.disable()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _force_login_is_a_whole_sign_in() -> Iterator[None]:
+    """Client.force_login stands for a whole, fresh sign-in: the password and, for a user with an
+    authenticator, its code (as the code step marks the session), just now (exports open without
+    "confirm it's you"). The sign-in steps themselves are tested through the pages."""
+    original = Client.force_login
+
+    def force_login(self: Client, user: Any, backend: str | None = None) -> None:
+        original(self, user, backend)
+        session = self.session
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is not None:
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session_mark_confirmed(session)
+        session.save()
+
+    Client.force_login = force_login  # type: ignore[method-assign,assignment]
+    yield
+    Client.force_login = original  # type: ignore[method-assign]
 
 
 def _require(what: str, ok: bool) -> None:
@@ -123,7 +147,10 @@ def manager(db) -> User:
 
 @pytest.fixture
 def administrator(db) -> User:
-    return _user("ada.admin", roles.ADMINISTRATOR, is_staff=True)
+    """An administrator, with the authenticator administrators must have (its key is random)."""
+    user = _user("ada.admin", roles.ADMINISTRATOR, is_staff=True)
+    TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    return user
 
 
 @pytest.fixture

@@ -48,6 +48,10 @@ def expect(
 EXPECTED: dict[str, dict[str, object]] = {
     "home": expect(302, 302, 302, 302),
     "my_settings": expect(200, 200, 200, 200),
+    # Sign-in security: one's own authenticator, and "confirm it's you" (anyone signed in).
+    "two_factor_setup": expect(200, 200, 200, 200),
+    "two_factor_remove": expect(200, 200, 200, 200),  # GET asks; administrators are told no
+    "confirm_identity": expect(200, 200, 200, 200, outsider=200),
     "crm:contact_list": expect(200, 200, 200, 200),
     "crm:contact_create": expect(NO, 200, NO, 200),
     "crm:contact_export": expect(NO, 200, 200, 200),
@@ -124,6 +128,8 @@ EXPECTED: dict[str, dict[str, object]] = {
 PUBLIC = {
     "unsubscribe": "the link in every e-mail: works without an account",
     "login": "the sign-in page",
+    "login_code": "the sign-in's second step: nothing without the first (the password)",
+    "admin_login": "the Django admin's sign-in: sends to the one sign-in page",
     "logout": "signing out is harmless",
     "healthz": "load balancers probe it; it shows no personal data",
 }

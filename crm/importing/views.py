@@ -18,6 +18,7 @@ from crm.access import role_required
 from crm.importing import selectors, services
 from crm.importing.forms import MappingForm, UploadForm, field_label
 from crm.importing.models import ImportJob, ImportKind
+from crm.reauth import recent_auth_required
 
 PERMISSION = "crm.import_contacts"
 
@@ -197,6 +198,7 @@ def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(PERMISSION)
+@recent_auth_required
 def import_errors(request: HttpRequest, pk: int) -> FileResponse:
     """The rejected rows with an `error` column, to fix and import again."""
     job = _job(request, pk)

@@ -25,6 +25,7 @@ from crm.models import Contact
 from crm.privacy import selectors, services
 from crm.privacy.forms import AccessFilterForm, ErasureForm
 from crm.privacy.models import ErasureReview
+from crm.reauth import recent_auth_required
 
 
 def _contact(pk: int) -> Contact:
@@ -51,6 +52,7 @@ def access_log(request: HttpRequest) -> HttpResponse:
 
 
 @role_required("crm.erase_contact")
+@recent_auth_required
 def contact_subject_export(request: HttpRequest, pk: int) -> HttpResponse:
     """Everything held about the person, as a JSON file to hand to them."""
     contact = _contact(pk)
@@ -67,6 +69,7 @@ def contact_subject_export(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required("crm.erase_contact")
+@recent_auth_required
 def contact_subject_report(request: HttpRequest, pk: int) -> HttpResponse:
     """The same, as a page to read or print."""
     contact = _contact(pk)
@@ -80,6 +83,7 @@ def contact_subject_report(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required("crm.erase_contact")
+@recent_auth_required
 def contact_erase(request: HttpRequest, pk: int) -> HttpResponse:
     contact = _contact(pk)
     _not_erased(contact)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSWORD, REQUIRE_SERVICES
+from tests.totp import device_code
 
 # Playwright's sync API keeps an event loop in this thread; the ORM calls of the test itself
 # (creating personas and checking what was stored) are still plain synchronous code.
@@ -76,11 +77,38 @@ def phone(browser):
     context.close()
 
 
+def ensure_authenticator(username: str) -> None:
+    """An administrator gets an authenticator before signing in (they must have one; the set-up
+    itself is tested in test_two_factor.py)."""
+    from django.contrib.auth.models import User
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from crm.twofactor import two_factor_status
+
+    user = User.objects.get(username=username)
+    status = two_factor_status(user=user)
+    if status.required and not status.has_device:
+        TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+
+
+def enter_code(page, username: str) -> None:
+    """Type what the user's authenticator app shows, on the sign-in's code step."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.get(user__username=username, confirmed=True)
+    page.get_by_label("Code from your authenticator app").fill(device_code(device))
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_load_state()
+
+
 def sign_in(
     page, live_server, username: str, next_path: str = "/", password: str = PASSWORD
 ) -> None:
+    ensure_authenticator(username)
     page.goto(f"{live_server.url}{next_path}")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
+    if page.url.startswith(f"{live_server.url}/accounts/login/code/"):
+        enter_code(page, username)

@@ -319,3 +319,10 @@ def test_it_stops_at_start_up_on_a_secret_file_it_cannot_read(tmp_path):
     result = _django(["check"], {"SECRET_KEY_FILE": str(tmp_path / "nowhere")}, tmp_path)
     assert result.returncode != 0
     assert f"SECRET_KEY_FILE='{tmp_path / 'nowhere'}' is invalid" in result.stderr
+
+
+def test_it_refuses_an_address_limit_below_the_account_limit(tmp_path):
+    env = {"LOGIN_FAILURE_LIMIT": "10", "LOGIN_ADDRESS_FAILURE_LIMIT": "5", "DEBUG": "true"}
+    result = _django(["check"], env, tmp_path)
+    assert result.returncode != 0
+    assert "LOGIN_ADDRESS_FAILURE_LIMIT='5' is invalid" in result.stderr

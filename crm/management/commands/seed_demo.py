@@ -101,3 +101,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
             for username, role in logins:
                 self.stdout.write(f"  {username:<10} {role}")
+            self.stdout.write(
+                "The administrator sets up an authenticator app (two-factor sign-in) when first "
+                "signing in."
+            )
