@@ -247,13 +247,17 @@ def history_snapshot(
     q = connection.ops.quote_name
     with connection.cursor() as cursor:
         for start in range(0, len(ids), 5000):
-            wanted, wanted_params = one_of(f"link.{q(owner)}", ids[start : start + 5000])
+            # The versions just written drive the join and the list of ids filters them: put on
+            # the link table instead, the list became an index condition of every inner scan
+            # (ids × ids probes) whenever the planner, which has no statistics yet for a
+            # timestamp written a moment ago, chose a nested loop.
+            wanted, wanted_params = one_of("version.id", ids[start : start + 5000])
             cursor.execute(
                 f"INSERT INTO {_table(snapshot)} (id, {q(owner)}, {q(target)}, history_id) "
                 f"SELECT link.id, link.{q(owner)}, link.{q(target)}, version.history_id "
-                f"FROM {_table(through)} AS link JOIN {_table(history)} AS version "
-                f"ON version.id = link.{q(owner)} AND version.history_date = %s "
-                f"WHERE {wanted}",
+                f"FROM {_table(history)} AS version JOIN {_table(through)} AS link "
+                f"ON link.{q(owner)} = version.id "
+                f"WHERE version.history_date = %s AND {wanted}",
                 [_value(stamp), *wanted_params],
             )
 
