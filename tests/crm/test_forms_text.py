@@ -17,9 +17,25 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from crm.importing.models import ImportJob, SavedMapping
-from crm.models import Contact, Employer, Membership, Site, StaffProfile, Union, normalize_email
+from crm.models import (
+    Contact,
+    ContactErasure,
+    Employer,
+    Membership,
+    Site,
+    StaffProfile,
+    Union,
+    normalize_email,
+)
+from crm.privacy.services import erased_placeholder
 from crm.services import tags_parse
-from tests.factories import ContactFactory, EmployerFactory, MembershipFactory, UnionFactory
+from tests.factories import (
+    ConsultationFactory,
+    ContactFactory,
+    EmployerFactory,
+    MembershipFactory,
+    UnionFactory,
+)
 from tests.hostile_text import (
     FEW,
     TEXT,
@@ -344,3 +360,45 @@ def test_it_answers_any_export_filter(manager_client, someone, typed):
         assert content.removeprefix(codecs.BOM_UTF8).startswith(
             b"first_name," if "contact" in name else b"name,"
         )
+
+
+@FEW
+@given(
+    field=st.sampled_from(["first_name", "last_name", "confirmation", "reason"]),
+    typed=TEXT,
+)
+@example(field="last_name", typed="(.*)+[")
+@example(field="reason", typed="Asked by <script>alert(1)</script> on 3 May")
+@example(field="confirmation", typed="  erase ")
+def test_it_erases_a_person_whatever_their_name_or_says_what_is_wrong(admin_client_, field, typed):
+    with rolled_back():
+        names = {"first_name": "Anna", "last_name": "Nowak"}
+        if field in names:
+            # As the contact form would have stored it.
+            names[field] = typed.replace("\x00", "").strip()[:100] or "X"
+        contact = ContactFactory.create(**names)
+        # The name as staff write it in their notes, and in the reason: erasure takes it out.
+        written = " ".join(contact.full_name.split())
+        mentioned = ConsultationFactory.create(summary=written)
+        data = {"confirmation": "ERASE", "reason": f"Asked by {written}", field: typed}
+        if field in names:
+            del data[field]
+        response = admin_client_.post(reverse("crm:contact_erase", args=[contact.pk]), data)
+        assert_answered(response)
+        contact.refresh_from_db()
+        if response.status_code != 302:
+            assert_form_refused(response, "form")
+            assert_no_raw_markup(response, typed)
+            assert not ContactErasure.objects.exists()
+            return
+        erasure = ContactErasure.objects.get()
+        placeholder = erased_placeholder(contact.pk)
+        assert contact.full_name == placeholder
+        if field in names:
+            mentioned.refresh_from_db()
+            assert mentioned.summary == placeholder
+            assert written not in erasure.reason
+        page = admin_client_.get(contact.get_absolute_url())
+        assert_shows(page, placeholder)
+        assert_no_raw_markup(page, typed)
+        assert_answered(admin_client_.get(reverse("crm:erasure_list")))

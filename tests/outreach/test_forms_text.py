@@ -24,7 +24,12 @@ from hypothesis import strategies as st
 
 from crm.models import Contact
 from outreach.comment_forms import form_token
-from outreach.models import Consultation, FollowUp, PublicComment
+from outreach.models import (
+    Consultation,
+    EmailTemplateVersion,
+    FollowUp,
+    PublicComment,
+)
 from outreach.services import comments as comment_services
 from tests.factories import (
     ConsultationFactory,
@@ -479,3 +484,90 @@ def test_it_counts_new_people_typed_with_markup_as_contacts(staff_client):
     contact = Contact.objects.get(last_name="<script>alert(1)</script>")
     listed = staff_client.get(reverse("crm:contact_list"), {"q": "script"})
     assert_shows(listed, contact.last_name)
+
+
+@FEW
+@given(field=st.sampled_from(["name", "subject", "body_text", "body_html"]), typed=TEXT)
+@example(field="subject", typed="{{ first_name }}<script>alert(1)</script>")
+@example(field="body_text", typed="{{ first_name.__class__ }}")
+@example(field="body_html", typed="<img src=x onerror=1>{{ union }}")
+def test_it_saves_an_email_template_or_says_what_is_wrong(
+    admin_client_, staff_client, field, typed
+):
+    """Administrators write the templates (in the admin); staff preview and send them."""
+    with rolled_back():
+        version = {
+            "language": "en",
+            "subject": "Thank you, {{ first_name }}",
+            "body_text": "Thank you for meeting us.",
+            "body_html": "",
+        }
+        data = {
+            "name": "After the site visit",
+            "purpose": "thank_you",
+            "active": "on",
+            "versions-TOTAL_FORMS": "1",
+            "versions-INITIAL_FORMS": "0",
+            "versions-MIN_NUM_FORMS": "0",
+            "versions-MAX_NUM_FORMS": "1000",
+            **{f"versions-0-{key}": value for key, value in version.items()},
+        }
+        data["name" if field == "name" else f"versions-0-{field}"] = typed
+        before = EmailTemplateVersion.objects.count()
+        response = admin_client_.post(reverse("admin:outreach_emailtemplate_add"), data)
+        assert_answered(response)
+        if response.status_code != 302:
+            assert response.status_code == 200
+            assert response.context["errors"]
+            assert_no_raw_markup(response, typed)
+            assert EmailTemplateVersion.objects.count() == before
+            return
+        saved = EmailTemplateVersion.objects.latest("pk")
+        if field != "name":
+            # Typed in a textarea or a text box: stored trimmed, as every other box.
+            assert getattr(saved, field) == typed.strip()
+        page = staff_client.get(reverse("followups:templates"), {"preview": saved.pk})
+        assert_answered(page)
+        assert page.status_code == 200
+        assert_no_raw_markup(page, typed)
+        assert_shows(page, page.context["preview"].subject)
+
+
+@FEW
+@given(token=TEXT, method=st.sampled_from(["get", "post"]))
+@example(token="1:forged", method="post")
+@example(token="<script>alert(1)</script>", method="get")
+def test_it_answers_any_unsubscribe_link(client, token, method):
+    # The link's only variable part is one path segment: no "/" in it.
+    token = token.replace("/", "") or "x"
+    url = reverse("unsubscribe", args=[token])
+    response = client.get(url) if method == "get" else client.post(url)
+    assert_answered(response)
+    assert response.status_code == 404
+    assert_no_raw_markup(response, token)
+
+
+@FEW
+@given(
+    header=st.sampled_from(["HTTP_ACCEPT_LANGUAGE", "HTTP_X_FORWARDED_FOR", "HTTP_HX_REQUEST"]),
+    typed=TEXT,
+)
+@example(header="HTTP_X_FORWARDED_FOR", typed="203.0.113.9, \x00")
+@example(header="HTTP_ACCEPT_LANGUAGE", typed="pl;q=NaN, *;q=-1")
+def test_it_answers_the_public_form_whatever_the_headers(
+    client, settings, public_form, header, typed
+):
+    settings.TRUSTED_PROXY_COUNT = 1
+    with rolled_back():
+        value = typed.replace("\r", "").replace("\n", "")  # a header is one line
+        shown = client.get(reverse("voice:submit"), **{header: value})
+        assert_answered(shown)
+        data = {
+            "comment": "Training together is fine if the work stays here.",
+            "language": "en",
+            "shown": form_token(language="en", shown_at=time.time() - 10),
+        }
+        response = client.post(reverse("voice:submit"), data, **{header: value})
+        assert_answered(response)
+        assert response.status_code == 302
+        assert PublicComment.objects.get().comment == data["comment"]
