@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -134,16 +135,19 @@ def followup_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, done)
-    return redirect(request.POST["next"] if _safe_next(request) else "followups:list")
+    target = _next_page(request)
+    return HttpResponseRedirect(target) if target else redirect("followups:list")
 
 
-def _safe_next(request: HttpRequest) -> bool:
-    from django.utils.http import url_has_allowed_host_and_scheme
-
+def _next_page(request: HttpRequest) -> str | None:
+    """The page of this site the action was taken on. Only a path: redirect() would take any
+    other word for a view's name (a server error), and a relative one would lead nowhere."""
     target = request.POST.get("next", "")
-    return bool(target) and url_has_allowed_host_and_scheme(
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}
-    )
+    ):
+        return target
+    return None
 
 
 @role_required("outreach.change_followup")

@@ -65,7 +65,12 @@ def _upload_too_large(request: HttpRequest) -> bool:
 @csrf_protect
 def _import_upload(request: HttpRequest) -> HttpResponse:
     kinds = [kind for kind in ImportKind if services.can_import(request.user, kind)]
-    form = UploadForm(request.POST or None, request.FILES or None, kinds=kinds)
+    # Bound on every POST: Django drops a file whose name has no printable character, and an
+    # unbound form would come back without saying that no file arrived.
+    posted = request.method == "POST"
+    form = UploadForm(
+        request.POST if posted else None, request.FILES if posted else None, kinds=kinds
+    )
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
