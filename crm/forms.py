@@ -22,7 +22,7 @@ from crm.models import (
     Union,
 )
 from crm.selectors import ContactFilters, UnionFilters
-from crm.services import STAFF_CONSENT_QUESTION, tags_parse
+from crm.services import STAFF_CONSENT_QUESTION, TAG_MAX_LENGTH, tags_parse, tags_split
 from crm.timezones import timezone_names
 
 
@@ -193,7 +193,16 @@ class ContactForm(forms.ModelForm):
             self.initial["tags"] = ", ".join(tag.name for tag in self.instance.tags.all())
 
     def clean_tags(self) -> list[str]:
-        return tags_parse(self.cleaned_data.get("tags") or "")
+        text = self.cleaned_data.get("tags") or ""
+        # Refused rather than cut, as the importer does: a cut tag is another tag.
+        for name in tags_split(text):
+            if len(name) > TAG_MAX_LENGTH:
+                raise ValidationError(
+                    _("The tag “%(name)s” is %(length)d characters long; at most %(limit)d fit."),
+                    params={"name": name, "length": len(name), "limit": TAG_MAX_LENGTH},
+                    code="max_length",
+                )
+        return tags_parse(text)
 
 
 class UnionForm(forms.ModelForm):

@@ -31,6 +31,7 @@ from crm.models import (
 from crm.timezones import is_valid_timezone
 
 User = AbstractBaseUser | AnonymousUser
+TAG_MAX_LENGTH = Tag._meta.get_field("name").max_length or 60
 
 CONTACT_FIELDS = (
     "first_name",
@@ -68,12 +69,17 @@ def _actor(user: User | None) -> Any:
     return user if user is not None and user.is_authenticated else None
 
 
+def tags_split(text: str) -> list[str]:
+    """Tag names as written in "a, b; c", spaces trimmed and folded, the empty ones left out."""
+    return [name for raw in text.replace(";", ",").split(",") if (name := " ".join(raw.split()))]
+
+
 def tags_parse(text: str) -> list[str]:
     """Tag names from "a, b; c": trimmed, de-duplicated case-insensitively, order kept."""
     seen: dict[str, str] = {}
-    for raw in text.replace(";", ",").split(","):
-        name = " ".join(raw.split())[:60]
-        if name and name.casefold() not in seen:
+    for name in tags_split(text):
+        name = name[:TAG_MAX_LENGTH]
+        if name.casefold() not in seen:
             seen[name.casefold()] = name
     return list(seen.values())
 

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from zoneinfo import ZoneInfo, available_timezones
 
+from django.utils.translation import gettext_lazy
+
 
 @functools.cache
 def timezone_names() -> tuple[str, ...]:
@@ -15,6 +17,18 @@ def timezone_names() -> tuple[str, ...]:
             name for name in available_timezones() if "/" in name and not name.startswith("Etc/")
         )
     )
+
+
+# Every zone is less than a day from UTC: an instant a day or more from the ends of Python's
+# calendar (the years 1 and 9999) can be shown on anyone's clock. A date entered by a staff
+# member on one clock is read by others on theirs.
+_EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+_LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+DATE_OUT_OF_RANGE = gettext_lazy("Choose a date after the year 1 and before the year 9999.")
+
+
+def shown_on_every_clock(instant: datetime) -> bool:
+    return _EARLIEST <= instant <= _LATEST
 
 
 def is_valid_timezone(name: str) -> bool:

@@ -17,7 +17,12 @@ from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
 from crm.models import Contact, Language, Membership, Site, Stamped, Trade, Union
-from crm.timezones import default_timezone, is_valid_timezone
+from crm.timezones import (
+    DATE_OUT_OF_RANGE,
+    default_timezone,
+    is_valid_timezone,
+    shown_on_every_clock,
+)
 
 # The names the data migration seeds, marked for translation. A name still equal to its seed is
 # shown translated; one an administrator renamed, or a new entry, is shown as typed.
@@ -231,6 +236,9 @@ class Consultation(Stamped):
         return reverse("outreach:consultation_detail", args=[self.pk])
 
     def clean(self) -> None:
+        if self.starts_at and not shown_on_every_clock(self.starts_at):
+            # Saved, it would break the pages of staff whose clock goes past the calendar's end.
+            raise ValidationError({"starts_at": ValidationError(DATE_OUT_OF_RANGE)})
         if (
             self.starts_at
             and self.starts_at > timezone.now()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 from django.db import transaction
@@ -16,6 +17,8 @@ from django.template.defaultfilters import linebreaksbr
 from django.utils.html import escape
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
+
+from crm.middleware import SESSION_KEY
 
 # Markup that must never come back out of a page as markup.
 MARKUP = ("<script>alert(1)</script>", '"><img src=x onerror=1>')
@@ -80,6 +83,26 @@ TEXT = st.one_of(
         st.integers(min_value=90, max_value=6000),
     ),
 )
+
+# What date and time boxes send, out to both ends of the calendar, and anything else.
+WHEN = st.one_of(
+    TEXT,
+    st.dates().map(date.isoformat),
+    st.datetimes().map(lambda moment: moment.isoformat(timespec="minutes")),
+    st.times().map(lambda moment: moment.isoformat(timespec="minutes")),
+    st.sampled_from(["0001-01-01", "9999-12-31", "0001-01-01T00:00", "9999-12-31T23:59"]),
+)
+
+# The clocks furthest from UTC (+14 and -11): a time shown on them may pass the calendar's ends.
+FAR_CLOCKS = ("Pacific/Kiritimati", "Pacific/Pago_Pago")
+
+
+def on_clock(client: Any, zone: str) -> None:
+    """The signed-in staff member reads and types times on `zone`, as chosen in My settings."""
+    session = client.session
+    session[SESSION_KEY] = zone
+    session.save()
+
 
 # Few examples each: every one is a request or three against the real database.
 FEW = settings(

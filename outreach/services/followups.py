@@ -34,7 +34,7 @@ from django.utils.translation import gettext as _
 
 from crm.models import Contact
 from crm.services import save_validated
-from crm.timezones import default_timezone
+from crm.timezones import DATE_OUT_OF_RANGE, default_timezone, shown_on_every_clock
 from outreach.merge import render
 from outreach.models import Consultation, EmailTemplate, EmailTemplateVersion, FollowUp
 from outreach.unsubscribe import unsubscribe_url
@@ -79,11 +79,11 @@ def local_to_utc(day: date, time_of_day: time, zone: ZoneInfo) -> datetime:
     wall = datetime.combine(day, time_of_day).replace(tzinfo=zone, fold=0)
     try:
         instant = wall.astimezone(ZoneInfo("UTC"))
-        instant.astimezone(zone)
     except OverflowError:
-        raise ValidationError(
-            _("Choose a date before the year 9999."), code="out_of_range"
-        ) from None
+        instant = None
+    # Staff elsewhere read the time on their own clocks.
+    if instant is None or not shown_on_every_clock(instant):
+        raise ValidationError(DATE_OUT_OF_RANGE, code="out_of_range")
     if instant.astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
         raise ValidationError(
             _("%(time)s does not exist on %(day)s in %(zone)s (the clocks change then)."),

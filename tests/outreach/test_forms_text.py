@@ -39,12 +39,15 @@ from tests.factories import (
     UnionFactory,
 )
 from tests.hostile_text import (
+    FAR_CLOCKS,
     FEW,
     TEXT,
+    WHEN,
     assert_answered,
     assert_form_refused,
     assert_no_raw_markup,
     assert_shows,
+    on_clock,
     rolled_back,
 )
 
@@ -129,14 +132,34 @@ def _check_consultation(client, consultation: Consultation, field: str, typed: s
     assert_shows(listed, consultation.title)
 
 
+def _read_on_far_clocks(reader, *urls: str) -> None:
+    """Colleagues on the clocks furthest from UTC open the pages that show what was saved."""
+    for zone in FAR_CLOCKS:
+        on_clock(reader, zone)
+        for url in urls:
+            page = reader.get(url)
+            assert_answered(page)
+            assert page.status_code == 200
+
+
 @FEW
-@given(field=st.sampled_from(CONSULTATION_TEXT + NEW_PERSON + CONSULTATION_OTHER), typed=TEXT)
-@example(field="title", typed="<script>alert(1)</script>")
-@example(field="summary", typed="=1+1\r\n@SUM(A1)\n\u202e")
-@example(field="new-0-last_name", typed='"><img src=x onerror=1>')
-@example(field="new-TOTAL_FORMS", typed="1000000")
-@example(field="city", typed="a\x00b")
-def test_it_logs_a_consultation_or_says_what_is_wrong(staff_client, field, typed):
+@given(
+    field=st.sampled_from(CONSULTATION_TEXT + NEW_PERSON + CONSULTATION_OTHER),
+    typed=WHEN,
+    clock=st.sampled_from(["UTC", *FAR_CLOCKS]),
+)
+@example(field="title", typed="<script>alert(1)</script>", clock="UTC")
+@example(field="summary", typed="=1+1\r\n@SUM(A1)\n\u202e", clock="UTC")
+@example(field="new-0-last_name", typed='"><img src=x onerror=1>', clock="UTC")
+@example(field="new-TOTAL_FORMS", typed="1000000", clock="UTC")
+@example(field="city", typed="a\x00b", clock="UTC")
+# Once saved, and then a server error on the pages of staff on clocks past the calendar's end.
+@example(field="starts_at", typed="0001-01-01T00:00", clock="UTC")
+@example(field="starts_at", typed="9999-12-31T23:59", clock="Pacific/Kiritimati")
+def test_it_logs_a_consultation_or_says_what_is_wrong(
+    staff_client, manager_client, field, typed, clock
+):
+    on_clock(staff_client, clock)
     with rolled_back():
         union = UnionFactory.create()
         response = staff_client.post(
@@ -144,7 +167,14 @@ def test_it_logs_a_consultation_or_says_what_is_wrong(staff_client, field, typed
         )
         assert_answered(response)
         if response.status_code == 302:
-            _check_consultation(staff_client, Consultation.objects.get(), field, typed)
+            consultation = Consultation.objects.get()
+            _check_consultation(staff_client, consultation, field, typed)
+            _read_on_far_clocks(
+                manager_client,
+                consultation.get_absolute_url(),
+                reverse("outreach:consultation_list"),
+                reverse("reports:dashboard"),
+            )
         else:
             assert_form_refused(response, "form", "new_people")
             assert_no_raw_markup(response, typed)
@@ -152,7 +182,10 @@ def test_it_logs_a_consultation_or_says_what_is_wrong(staff_client, field, typed
 
 
 @FEW
-@given(field=st.sampled_from(CONSULTATION_TEXT + NEW_PERSON + ["attendees", "unions"]), typed=TEXT)
+@given(
+    field=st.sampled_from(CONSULTATION_TEXT + NEW_PERSON + ["attendees", "unions", "starts_at"]),
+    typed=WHEN,
+)
 @example(field="commitments", typed="<script>alert(1)</script>\r\n")
 def test_it_edits_a_consultation_or_says_what_is_wrong(
     staff_client, outreach_staffer, field, typed
@@ -184,7 +217,7 @@ def _followup_post(**fields: str) -> dict[str, str]:
         "subject": "Thank you",
         "body": "Thank you for meeting us.",
         "send_date": tomorrow.isoformat(),
-        "send_time": "09:00",
+        "send_time": "23:30",  # late: with a date typed at the calendar's end, it passes it
         "submission_key": str(uuid.uuid4()),
         **fields,
     }
@@ -195,14 +228,17 @@ def _followup_post(**fields: str) -> dict[str, str]:
     field=st.sampled_from(
         ["subject", "body", "template", "send_date", "send_time", "submission_key"]
     ),
-    typed=TEXT,
+    typed=WHEN,
     preview=st.booleans(),
 )
 @example(field="subject", typed="Hello\r\nBcc: everyone@example.org", preview=True)
 @example(field="body", typed="<script>alert(1)</script>{{ first_name }}", preview=True)
 @example(field="subject", typed="{{ nope }}", preview=False)
 @example(field="send_time", typed="25:61", preview=False)
-def test_it_schedules_a_followup_or_says_what_is_wrong(staff_client, field, typed, preview):
+@example(field="send_date", typed="9999-12-31", preview=False)
+def test_it_schedules_a_followup_or_says_what_is_wrong(
+    staff_client, manager_client, field, typed, preview
+):
     with rolled_back():
         contact = ContactFactory.create(first_name="Anna", last_name="Nowak")
         url = reverse("followups:create") + f"?contact={contact.pk}"
@@ -218,6 +254,11 @@ def test_it_schedules_a_followup_or_says_what_is_wrong(staff_client, field, type
                 assert getattr(followup, field) == typed.strip()
             if field == "subject":
                 assert_shows(staff_client.get(reverse("followups:list")), followup.subject)
+            _read_on_far_clocks(
+                manager_client,
+                reverse("followups:list") + "?all=1",
+                followup.contact.get_absolute_url(),
+            )
         elif preview and "preview" in response.context and response.context["preview"]:
             # The e-mail as it would go out: shown, escaped, nothing saved.
             assert_shows(response, response.context["preview"].subject)
@@ -228,24 +269,31 @@ def test_it_schedules_a_followup_or_says_what_is_wrong(staff_client, field, type
 
 
 @FEW
-@given(field=st.sampled_from(["send_date", "send_time"]), typed=TEXT)
+@given(field=st.sampled_from(["send_date", "send_time"]), typed=WHEN)
 @example(field="send_date", typed="0001-01-01")
+# Once saved, and then a server error on the pages of staff on clocks past the calendar's end.
 @example(field="send_date", typed="9999-12-31")
 def test_it_reschedules_a_followup_or_says_what_is_wrong(
-    staff_client, outreach_staffer, field, typed
+    staff_client, manager_client, outreach_staffer, field, typed
 ):
     with rolled_back():
         followup = FollowUpFactory.create(owner=outreach_staffer)
         before = followup.send_at
         data = {
             "send_date": (timezone.localdate() + timedelta(days=3)).isoformat(),
-            "send_time": "10:00",
+            "send_time": "23:30",
             field: typed,
         }
         response = staff_client.post(reverse("followups:reschedule", args=[followup.pk]), data)
         assert_answered(response)
         followup.refresh_from_db()
-        if response.status_code != 302:
+        if response.status_code == 302:
+            _read_on_far_clocks(
+                manager_client,
+                reverse("followups:list") + "?all=1",
+                followup.contact.get_absolute_url(),
+            )
+        else:
             assert_form_refused(response, "form")
             assert followup.send_at == before
 
@@ -438,12 +486,18 @@ def listed(outreach_staffer) -> PublicComment:
 
 
 @FEW
-@given(name=st.sampled_from([*GET_FILTERS, *EXPORTS]), data=st.data(), typed=TEXT)
-@example(name="comments:detail", data=None, typed="\x00")
-@example(name="outreach:search_contacts", data=None, typed="<script>alert(1)</script>")
-@example(name="reports:dashboard", data=None, typed="0001-01-01")
-@example(name="comments:list", data=None, typed=" IG Metall\t")
-def test_it_answers_any_search_or_filter(admin_client_, listed, name, data, typed):
+@given(
+    name=st.sampled_from([*GET_FILTERS, *EXPORTS]),
+    data=st.data(),
+    typed=WHEN,
+    clock=st.sampled_from(["UTC", *FAR_CLOCKS]),
+)
+@example(name="comments:detail", data=None, typed="\x00", clock="UTC")
+@example(name="outreach:search_contacts", data=None, typed="<script>alert(1)</script>", clock="UTC")
+@example(name="reports:dashboard", data=None, typed="0001-01-01", clock="Pacific/Kiritimati")
+@example(name="comments:list", data=None, typed=" IG Metall\t", clock="UTC")
+def test_it_answers_any_search_or_filter(admin_client_, listed, name, data, typed, clock):
+    on_clock(admin_client_, clock)
     parameters = GET_FILTERS.get(name) or ["date_from", "country", "union", "staff", "format"]
     if data is None:
         parameter = {"comments:detail": "find", "reports:dashboard": "date_from"}.get(name, "q")
