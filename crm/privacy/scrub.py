@@ -53,12 +53,22 @@ class Identifiers:
             return None
         # Longest first, so that "Anna Berg" is replaced whole rather than "Berg" inside it.
         alternatives = sorted(words, key=len, reverse=True)
-        return re.compile("|".join(re.escape(word) for word in alternatives), re.IGNORECASE)
+        # Any run of white space between the words: text typed by hand ("Anna  Maria Nowak",
+        # a line break inside a name) names the person as much as the record does.
+        return re.compile(
+            "|".join(
+                r"\s+".join(re.escape(part) for part in word.split()) for word in alternatives
+            ),
+            re.IGNORECASE,
+        )
 
     def lookups(self, *, linked: bool = False) -> list[str]:
-        """Substrings to find candidate rows with (icontains); the regex decides."""
+        """Substrings to find candidate rows with (icontains); the regex decides. A name of
+        several words is looked up by its longest word, which any spacing of it contains."""
         words = self.strong | (self.linked if linked else set())
-        return sorted(word for word in words if word and word != self.placeholder)
+        return sorted(
+            {max(word.split(), key=len) for word in words if word and word != self.placeholder}
+        )
 
 
 def phone_forms(phone: str) -> set[str]:

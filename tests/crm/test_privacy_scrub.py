@@ -29,6 +29,17 @@ def test_it_matches_full_names_either_way_addresses_and_numbers_but_not_a_first_
     assert identifiers().pattern(linked=True).search("Ms Wiśniewska-Kot said")  # type: ignore[union-attr]
 
 
+def test_it_matches_a_name_however_it_is_spaced():
+    found = Identifiers(placeholder="Erased contact #8")
+    found.add_person("Anna  Maria", "Nowak", "", "")
+    pattern = found.pattern(linked=False)
+    assert pattern is not None
+    for text in ("Met Anna  Maria Nowak", "Met Anna Maria\nNowak", "Nowak,   Anna Maria"):
+        assert pattern.search(text), text
+    # Rows are found by a word any spacing of the name contains; the pattern then decides.
+    assert found.lookups() == ["Maria", "Nowak", "Nowak,"]
+
+
 def test_it_knows_the_usual_written_forms_of_a_number():
     assert phone_forms("+4930901820") >= {"+4930901820", "+49 30 901820", "030 901820"}
 
