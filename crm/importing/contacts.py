@@ -826,8 +826,6 @@ class ContactImporter:
                 for answer in t.consents
             ],
         )
-        for target in targets:
-            target.consents = []
 
     def _contact_values(self, target: Target) -> dict[str, Any]:
         state = target.state
