@@ -6,12 +6,13 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 WEB_PORT ?= 8000
 
-.PHONY: install run test lint typecheck pytest chromium lock clean help bench
+.PHONY: install run test lint typecheck pytest chromium lock clean help bench drills
 
 help:
 	@echo "make run    start the CRM with demo data on http://localhost:$(WEB_PORT)"
 	@echo "make test   lint, type-check and run every test"
 	@echo "make bench  run the benchmarks and write bench/results.md"
+	@echo "make drills stop PostgreSQL, Redis, a worker and SMTP under a running system (CI runs it)"
 	@echo "make lock   re-resolve requirements.lock after editing pyproject.toml"
 
 $(VENV)/.installed: requirements.lock
@@ -56,6 +57,13 @@ test: lint typecheck pytest
 # Benchmarks on PostgreSQL and Redis (a database of their own, crm_bench); writes bench/results.md.
 bench: install
 	@eval "$$(python scripts/services_env.py)" && python bench/run.py
+
+# Fault drills (tests/drills/): real gunicorn, Celery worker and beat; PostgreSQL restarted, Redis
+# stopped two minutes, a worker killed mid-import, SMTP unreachable. Each prints what it did and
+# what it checked. They stop this machine's PostgreSQL, so `make test` leaves them out.
+drills: install
+	@eval "$$(python scripts/services_env.py)" && CRM_REQUIRE_SERVICES=1 \
+		pytest --drills tests/drills -s $(PYTEST_ARGS)
 
 lock:
 	$(BIN)/python -m pip install --quiet pip-tools

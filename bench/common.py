@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -41,16 +43,21 @@ def bench_database_url() -> str:
     return urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
 
 
-def setup_django() -> None:
-    """A fresh bench database, migrated, and Django set up against it."""
+def _recreate(url: str) -> None:
     import psycopg
 
-    url = bench_database_url()
     parts = urlsplit(url)
+    name = parts.path.lstrip("/")
     admin = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {BENCH_DATABASE}")
+        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {name}")
+
+
+def setup_django() -> None:
+    """A fresh bench database, migrated, and Django set up against it."""
+    url = bench_database_url()
+    _recreate(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
@@ -60,3 +67,32 @@ def setup_django() -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+
+
+@contextmanager
+def own_database(suffix: str) -> Iterator[str]:
+    """A second fresh, migrated database (the bench's name + suffix) that Django uses meanwhile,
+    for a benchmark whose workload must not see what the others left; dropped afterwards."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    url = bench_database_url()
+    parts = urlsplit(url)
+    own = urlunsplit(parts._replace(path=f"{parts.path}_{suffix}"))
+    _recreate(own)
+    original = connection.settings_dict["NAME"]
+    connection.close()
+    connection.settings_dict["NAME"] = urlsplit(own).path.lstrip("/")
+    try:
+        call_command("migrate", verbosity=0)
+        yield own
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = original
+        import psycopg
+
+        admin = urlunsplit(parts._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as admin_connection:
+            admin_connection.execute(
+                f"DROP DATABASE IF EXISTS {urlsplit(own).path.lstrip('/')} WITH (FORCE)"
+            )

@@ -80,3 +80,5 @@ urlpatterns = [
     path("admin/login/", account.admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
 ]
+
+handler500 = "crm.errors.server_error"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +28,21 @@ from crm.reauth import session_mark_confirmed
 REQUIRE_SERVICES = os.environ.get("CRM_REQUIRE_SERVICES") == "1" or os.environ.get(
     "CI", ""
 ).lower() in {"1", "true"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--drills",
+        action="store_true",
+        help="collect the fault drills of tests/drills/ (make drills): they stop and restart "
+        "this machine's PostgreSQL, so `make test` leaves them out",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path.name == "drills" and not config.getoption("--drills"):
+        return True
+    return None
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,0 +1,210 @@
+"""The fault drills' system: the processes a deployment runs, started for real on loopback against
+the test database: gunicorn (2 workers, 4 threads each), a Celery worker, beat, and a Redis of the
+drill's own (cache and broker) that a drill may stop without touching anyone else's.
+
+Each drill prints what it did and what it checked; `make drills` shows it (pytest -s)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.contrib.auth.models import Group, User
+
+from tests.conftest import free_port
+from tests.http_client import Session
+from tests.processes import (
+    BIN,
+    ROOT,
+    Process,
+    celery_beat,
+    celery_worker,
+    logs,
+    process_env,
+    redis_server,
+    wait_for,
+)
+
+PASSWORD = "drill: correct horse battery staple"
+
+
+class Drill:
+    """A drill's account of itself, printed as it goes."""
+
+    def __init__(self, name: str) -> None:
+        self._print(f"\nDRILL  {name}")
+
+    def did(self, text: str) -> None:
+        self._print(f"  did      {text}")
+
+    def checked(self, text: str) -> None:
+        self._print(f"  checked  {text}")
+
+    @staticmethod
+    def _print(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def answers(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """VAR_DIR of the drills' processes, with the static files collected once, as a deployment
+    does before it starts its web servers."""
+    folder = tmp_path_factory.mktemp("drill-var")
+    env = {key: value for key, value in process_env().items() if key != "DATABASE_URL"}
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "--verbosity=0"],
+        cwd=ROOT,
+        env={**env, "VAR_DIR": str(folder)},
+        check=True,
+    )
+    return folder
+
+
+@dataclass
+class System:
+    tmp: Path
+    env: dict[str, str]
+    redis_port: int
+    web_port: int
+    processes: list[Process] = field(default_factory=list)
+    redis: Process | None = None
+
+    def _start(self, process: Process) -> Process:
+        self.processes.append(process.start())
+        return process
+
+    def start_redis(self) -> None:
+        self.redis = self._start(redis_server(self.tmp, self.redis_port))
+        wait_for(lambda: answers(self.redis_port), timeout=10, what="the drill's Redis")
+
+    def stop_redis(self) -> None:
+        assert self.redis is not None
+        self.redis.kill()
+        wait_for(lambda: not answers(self.redis_port), timeout=10, what="Redis to stop")
+
+    def start_web(self) -> Process:
+        args = [
+            str(BIN / "gunicorn"),
+            "crm.wsgi",
+            "--workers=2",
+            "--worker-class=gthread",
+            "--threads=4",
+            f"--bind=127.0.0.1:{self.web_port}",
+            "--timeout=60",
+            "--graceful-timeout=5",
+        ]
+        web = self._start(Process("web", args, self.env, self.tmp / "web.log"))
+        wait_for(lambda: answers(self.web_port), timeout=30, what="gunicorn to listen")
+        return web
+
+    def start_worker(self, name: str = "worker") -> Process:
+        return self._start(celery_worker(self.tmp, name, self.env, concurrency=2))
+
+    def start_beat(self) -> Process:
+        return self._start(celery_beat(self.tmp, self.env))
+
+    def session(self, user: User) -> Session:
+        session = Session(self.web_port, timeout=60)
+        session.sign_in(user.username, PASSWORD)
+        return session
+
+    def anonymous(self) -> Session:
+        return Session(self.web_port, timeout=60)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+@pytest.fixture
+def system(
+    tmp_path: Path, var_dir: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., System]]:
+    started: list[System] = []
+
+    def start(**env: str) -> System:
+        redis_port, web_port = free_port(), free_port()
+        environment = process_env(
+            CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
+            REDIS_URL=f"redis://127.0.0.1:{redis_port}/1",
+            VAR_DIR=str(var_dir),
+            ALLOWED_HOSTS="127.0.0.1",
+            SITE_URL=f"http://127.0.0.1:{web_port}",
+            SECURE_COOKIES="false",
+            SECURE_HSTS_SECONDS="0",
+            LOG_LEVEL="INFO",
+            **env,
+        )
+        system = System(tmp_path, environment, redis_port, web_port)
+        started.append(system)
+        system.start_redis()
+        return system
+
+    yield start
+    for system in started:
+        system.stop()
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        sys.stdout.write(logs(tmp_path))
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    # The processes' logs explain a failed drill; the fixture prints them when the call failed.
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
+
+
+def staff_user(username: str, role: str) -> User:
+    """A user the real servers can sign in: their password hashed as production hashes it (the
+    test settings' fast hasher is unknown to them)."""
+    hasher = PBKDF2PasswordHasher()
+    user = User.objects.create(
+        username=username,
+        email=f"{username}@example.org",
+        password=hasher.encode(PASSWORD, hasher.salt()),
+    )
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def postgresql_cluster() -> tuple[str, str]:
+    """This machine's PostgreSQL cluster (version, name), which the drills stop and start."""
+    if not shutil.which("pg_ctlcluster"):
+        pytest.fail("the PostgreSQL drill needs pg_ctlcluster (Debian's PostgreSQL) here")
+    host = settings.DATABASES["default"]["HOST"]
+    if host not in {"127.0.0.1", "localhost", "::1", ""}:
+        pytest.fail(f"the PostgreSQL drill restarts the local server; the tests use {host}")
+    versions = sorted(path.name for path in Path("/etc/postgresql").iterdir())
+    return versions[-1], "main"
+
+
+@pytest.fixture(autouse=True)
+def _quiet_smtp_server() -> Iterator[None]:
+    # aiosmtpd logs every SMTP command at INFO: noise between the drills' own lines.
+    import logging
+
+    logger = logging.getLogger("mail.log")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    yield
+    logger.setLevel(level)
