@@ -103,6 +103,19 @@ def env_int(
     return number
 
 
+def env_choice(
+    name: str, default: str, choices: tuple[str, ...], environ: Mapping[str, str] | None = None
+) -> str:
+    """One of `choices`, in any case, given back as spelled in `choices`."""
+    value = _raw(name, environ)
+    if value is None:
+        return default
+    for choice in choices:
+        if value.lower() == choice.lower():
+            return choice
+    raise EnvError(name, value, f"one of {', '.join(choices)}")
+
+
 def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
     value = _raw(name, environ)
     if value is None:

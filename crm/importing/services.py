@@ -31,6 +31,7 @@ from crm.importing.files import Line, Table, UnreadableFileError, read_table
 from crm.importing.headers import COLUMNS_BY_KIND, Mapping, detect_mapping, header_key
 from crm.importing.models import ImportJob, ImportKind, SavedMapping
 from crm.importing.storage import ADMIN_UPLOADS
+from crm.logs import exception_outline
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +296,13 @@ def import_job_create(
         job.delete()
         if isinstance(error, UnreadableFileError):
             raise ValidationError(str(error), code="unreadable") from None
-        log.warning("upload %r could not be read", file_name, exc_info=True)
+        # Neither the file's name (people name files after people) nor the error's message (a
+        # reader may quote the cell it choked on): the file type and the code that gave up.
+        log.warning(
+            "an upload (%s) could not be read: %s",
+            path.suffix or "no extension",
+            exception_outline(error),
+        )
         raise ValidationError(
             _("The file cannot be read as a spreadsheet (%(error)s).")
             % {"error": type(error).__name__},
@@ -485,7 +492,8 @@ def import_job_run(*, job_id: int) -> ImportJob:
     except Exception as error:
         # Anything at all: the transaction is rolled back, and the organizer must see why
         # rather than a job that stays "running" for ever.
-        log.exception("import %s failed", job_id)
+        # The message stays out of the log: a database error's DETAIL repeats the row's values.
+        log.error("import %s failed: %s", job_id, exception_outline(error))
         message = (
             str(error)
             if isinstance(error, UnreadableFileError | ValidationError)

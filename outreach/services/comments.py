@@ -139,9 +139,18 @@ def _updates_opt_in(comment: PublicComment) -> Contact | None:
     logger.warning(
         "public comment %s: e-mail opt-in not recorded: %s",
         comment.pk,
-        "; ".join(failure.messages) if failure else "",
+        _error_codes(failure) if failure else "",
     )
     return None
+
+
+def _error_codes(error: ValidationError) -> str:
+    """Which fields failed and why, as codes: the messages may quote what the person typed."""
+    fields = error.error_dict if hasattr(error, "error_dict") else {"": error.error_list}
+    return "; ".join(
+        f"{field or 'contact'}: {','.join(item.code or 'invalid' for item in items)}"
+        for field, items in fields.items()
+    )
 
 
 def _lock(comment: PublicComment) -> None:

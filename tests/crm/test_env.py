@@ -16,6 +16,7 @@ from crm.env import (
     database_config,
     email_config,
     env_bool,
+    env_choice,
     env_int,
     env_list,
     env_str,
@@ -55,6 +56,14 @@ def test_it_refuses_malformed_numbers_and_lists():
         "a.example",
         "b.example",
     ]
+
+
+def test_it_reads_a_choice_in_any_case_and_refuses_others():
+    choices = ("DEBUG", "INFO", "WARNING")
+    assert env_choice("LOG_LEVEL", "INFO", choices, {"LOG_LEVEL": "debug"}) == "DEBUG"
+    assert env_choice("LOG_LEVEL", "INFO", choices, {}) == "INFO"
+    with pytest.raises(EnvError, match="LOG_LEVEL='verbose' is invalid: expected one of DEBUG"):
+        env_choice("LOG_LEVEL", "INFO", choices, {"LOG_LEVEL": "verbose"})
 
 
 def test_it_checks_url_schemes_and_ports():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from openpyxl import Workbook
 
@@ -179,6 +179,32 @@ def test_it_turns_a_broken_file_into_a_message_and_keeps_nothing(name, settings,
         _job(b"PK\x03\x04" + b"\x00" * 100, name=name)
     assert not ImportJob.objects.exists()
     assert not any(tmp_path.glob("*/source*"))
+
+
+def test_it_logs_an_unreadable_upload_without_its_name_or_contents(monkeypatch, caplog):
+    def choke(*args, **kwargs):
+        raise KeyError("Wiśniewska")
+
+    monkeypatch.setattr(services, "read_table", choke)
+    with pytest.raises(ValidationError, match="cannot be read as a spreadsheet"):
+        _job(name="Małgorzata Wiśniewska.csv")
+    (message,) = [r.getMessage() for r in caplog.records if r.name == services.__name__]
+    assert message.startswith("an upload (.csv) could not be read: KeyError at ")
+    assert "Wiśniewska" not in caplog.text
+
+
+def test_it_logs_a_failed_import_without_the_rows_values(monkeypatch, caplog):
+    job = services.import_job_start(job=_job(), dry_run=True)
+
+    def fail(**kwargs):
+        raise IntegrityError("duplicate key\nDETAIL:  Key (union_id, name)=(3, Anna Nowak)")
+
+    monkeypatch.setattr(services, "records_import", fail)
+    job = services.import_job_start(job=job, dry_run=False)
+    assert job.status == ImportJob.Status.FAILED
+    (message,) = [r.getMessage() for r in caplog.records if r.name == services.__name__]
+    assert message.startswith(f"import {job.pk} failed: IntegrityError at tests/crm/")
+    assert "Nowak" not in caplog.text
 
 
 def test_it_drops_a_nul_from_a_header():

@@ -184,6 +184,24 @@ def test_it_keeps_the_comment_when_the_contact_cannot_be_recorded(monkeypatch):
     assert not Contact.objects.exists()
 
 
+def test_it_logs_an_opt_in_it_could_not_record_without_what_was_typed(monkeypatch, caplog):
+    def refuse(**kwargs):
+        invalid = ValidationError(
+            "%(value)s is not a valid phone number.",
+            params={"value": "0601 234 567"},
+            code="invalid",
+        )
+        raise ValidationError({"phone": invalid, "last_name": "no"})
+
+    monkeypatch.setattr(services, "contact_create", refuse)
+    comment = submit(name="Ivan Petrov", email="ivan@example.org", updates_opt_in=True)
+    assert [r.getMessage() for r in caplog.records if r.name == services.__name__] == [
+        f"public comment {comment.pk}: e-mail opt-in not recorded: phone: invalid; "
+        "last_name: invalid"
+    ]
+    assert "0601" not in caplog.text
+
+
 def test_it_keeps_a_trapped_comment_as_spam_without_acting_on_its_opt_in():
     comment = submit(email="bot@example.org", updates_opt_in=True, spam=True)
     assert comment.status == Status.SPAM
