@@ -76,8 +76,11 @@ def own_database(suffix: str) -> Iterator[str]:
     from django.core.management import call_command
     from django.db import connection
 
-    url = bench_database_url()
+    # setup_django() has pointed DATABASE_URL at the bench's database already.
+    url = os.environ["DATABASE_URL"]
     parts = urlsplit(url)
+    if parts.path != f"/{BENCH_DATABASE}" or not re.fullmatch(r"[a-z0-9_]+", suffix):
+        sys.exit(f"own_database({suffix!r}) needs setup_django() and a plain suffix")
     own = urlunsplit(parts._replace(path=f"{parts.path}_{suffix}"))
     _recreate(own)
     original = connection.settings_dict["NAME"]

@@ -6,12 +6,16 @@ Each drill prints what it did and what it checked; `make drills` shows it (pytes
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -33,18 +37,30 @@ from tests.processes import (
 )
 
 PASSWORD = "drill: correct horse battery staple"
+RUN: list[Drill] = []
 
 
 class Drill:
-    """A drill's account of itself, printed as it goes."""
+    """A drill's account of itself, printed as it goes and summed up in a table at the end."""
 
     def __init__(self, name: str) -> None:
+        self.name = name
+        # "tests/drills/test_x.py::test_y (call)": which test's outcome is this drill's.
+        self.nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+        self.started = time.monotonic()
+        self.seconds = 0.0
+        self.actions = 0
+        self.checks = 0
+        self.outcome = "not finished"
+        RUN.append(self)
         self._print(f"\nDRILL  {name}")
 
     def did(self, text: str) -> None:
+        self.actions += 1
         self._print(f"  did      {text}")
 
     def checked(self, text: str) -> None:
+        self.checks += 1
         self._print(f"  checked  {text}")
 
     @staticmethod
@@ -172,6 +188,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     setattr(item, f"rep_{report.when}", report)
+    for drill in RUN:
+        if drill.nodeid == item.nodeid and report.when == "call":
+            drill.outcome = "passed" if report.passed else "FAILED"
+            drill.seconds = time.monotonic() - drill.started
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The drills' table, printed last and kept in bench/drills.md with the machine it ran on."""
+    if not RUN:
+        return
+    from bench.run import machine
+
+    lines = [
+        "| drill | result | actions | checks | seconds |",
+        "|---|---|---|---|---|",
+        *(f"| {d.name} | {d.outcome} | {d.actions} | {d.checks} | {d.seconds:.0f} |" for d in RUN),
+    ]
+    table = "\n".join(lines)
+    terminalreporter.write_line("")
+    for line in lines:
+        terminalreporter.write_line(line)
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    (ROOT / "bench" / "drills.md").write_text(
+        f"# Fault drills\n\nRun {when} on {machine()} (`make drills`; what each did and checked "
+        f'is printed as it runs, see README "Fault drills").\n\n{table}\n'
+    )
 
 
 def staff_user(username: str, role: str) -> User:
