@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -110,6 +111,15 @@ def redis_server(tmp: Path, port: int) -> Process:
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     return Process("redis", args, {"PATH": os.environ.get("PATH", "")}, tmp / "redis.log")
+
+
+def answers(port: int) -> bool:
+    """Whether something listens on this loopback port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def wait_for(

@@ -6,18 +6,15 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
 from crm import roles
 from outreach.models import Consultation, Topic
-from tests.drills.conftest import Drill, postgresql_cluster, staff_user
+from tests.drills.conftest import Drill, consultation_form, postgresql_cluster, staff_user
 from tests.factories import ContactFactory, UnionFactory
 from tests.http_client import Session, page_text
 from tests.processes import wait_for
@@ -60,25 +57,18 @@ def test_it_saves_consultations_whole_or_not_at_all_while_postgresql_restarts(sy
     running = system()
     running.start_web()
     sessions = [running.session(user) for _ in range(SESSIONS)]
-    starts_at = (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
 
     def form(title: str) -> dict[str, object]:
-        return {
-            "title": title,
-            "submission_key": str(uuid.uuid4()),
-            "starts_at": starts_at,
-            "status": "held",
-            "format": "site_visit",
-            "position": "support",
-            "country": "DE",
-            "unions": [str(union.pk)],
-            "attendees": [str(person.pk) for person in people],
-            "attendee_roles": ["participant"] * len(people),
-            "topics": [str(pk) for pk in topics],
-            "summary": "Cross-training on the floor, with the jobs kept here.",
-            "new-TOTAL_FORMS": "0",
-            "new-INITIAL_FORMS": "0",
-        }
+        return consultation_form(
+            title,
+            format="site_visit",
+            position="support",
+            unions=[str(union.pk)],
+            attendees=[str(person.pk) for person in people],
+            attendee_roles=["participant"] * len(people),
+            topics=[str(pk) for pk in topics],
+            summary="Cross-training on the floor, with the jobs kept here.",
+        )
 
     posts: list[Post] = []
     lock = threading.Lock()

@@ -18,7 +18,7 @@ from django.utils import timezone
 from crm import roles
 from outreach.comment_forms import SHOWN_FIELD
 from outreach.models import Consultation, FollowUp, PublicComment
-from tests.drills.conftest import Drill, staff_user
+from tests.drills.conftest import Drill, consultation_form, staff_user
 from tests.factories import ContactFactory, UnionFactory
 from tests.http_client import Session, errors, hidden_inputs, page_text
 from tests.processes import wait_for
@@ -114,18 +114,12 @@ def test_it_keeps_staff_working_and_sends_late_follow_ups_when_redis_stops(syste
         statuses[boss.get("/reports/")[0]] += 1
         status, _location, page = staff.post(
             "/consultations/new/",
-            {
-                "title": f"Drill: Redis {rounds}",
-                "submission_key": str(uuid.uuid4()),
-                "starts_at": (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
-                "status": "held",
-                "format": "phone",
-                "position": "conditional_support",
-                "country": "DE",
-                "unions": [str(union.pk)],
-                "new-TOTAL_FORMS": "0",
-                "new-INITIAL_FORMS": "0",
-            },
+            consultation_form(
+                f"Drill: Redis {rounds}",
+                format="phone",
+                position="conditional_support",
+                unions=[str(union.pk)],
+            ),
         )
         assert status == 302, errors(page)
         statuses[status] += 1

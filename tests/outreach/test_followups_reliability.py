@@ -3,7 +3,6 @@ leaves at most once, and every follow-up ends sent, or (killed in flight) needin
 
 from __future__ import annotations
 
-import socket
 from collections import Counter
 
 import pytest
@@ -13,7 +12,14 @@ from crm.models import Contact, contact_search_text
 from outreach.models import FollowUp
 from tests.conftest import free_port
 from tests.factories import UserFactory
-from tests.processes import celery_beat, celery_worker, process_env, redis_server, wait_for
+from tests.processes import (
+    answers,
+    celery_beat,
+    celery_worker,
+    process_env,
+    redis_server,
+    wait_for,
+)
 
 Status = FollowUp.Status
 COUNT = 1000
@@ -22,14 +28,6 @@ pytestmark = [
     pytest.mark.services,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _make_followups() -> None:
@@ -68,7 +66,7 @@ def test_it_sends_each_follow_up_at_most_once_through_crashes(tmp_path, postgres
     _make_followups()
     broker_port = free_port()
     broker = redis_server(tmp_path, broker_port).start()
-    wait_for(lambda: _answers(broker_port), timeout=10, what="the test's Redis")
+    wait_for(lambda: answers(broker_port), timeout=10, what="the test's Redis")
     env = process_env(
         CELERY_BROKER_URL=f"redis://127.0.0.1:{broker_port}/0",
         EMAIL_URL=smtp_server.url,
@@ -89,9 +87,9 @@ def test_it_sends_each_follow_up_at_most_once_through_crashes(tmp_path, postgres
 
         wait_for(lambda: received() >= 500, timeout=90, what="more e-mails")
         broker.kill()  # queued tasks in the broker are lost with it (no persistence)
-        wait_for(lambda: not _answers(broker_port), timeout=10, what="Redis to stop")
+        wait_for(lambda: not answers(broker_port), timeout=10, what="Redis to stop")
         broker = redis_server(tmp_path, broker_port).start()
-        wait_for(lambda: _answers(broker_port), timeout=10, what="Redis to return")
+        wait_for(lambda: answers(broker_port), timeout=10, what="Redis to return")
 
         settled = {Status.SENT, Status.UNKNOWN}
         wait_for(
