@@ -75,6 +75,10 @@ def main(names: list[str]) -> None:
     when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     title = "Benchmarks" if len(selected) == len(MODULES) else f"Benchmarks: {', '.join(selected)}"
     report = f"# {title}\n\nRun {when} on {machine()}.\n\n{output}\n\n{notes}\n"
+    drills = ROOT / "bench" / "drills.md"
+    if len(selected) == len(MODULES) and drills.exists():
+        # `make drills` writes its table there; kept beside the figures, with its own date.
+        report += "\n#" + drills.read_text()
     # Only a full run replaces results.md; a partial one keeps a file of its own.
     suffix = "" if len(selected) == len(MODULES) else "-" + "-".join(selected)
     (ROOT / "bench" / f"results{suffix}.md").write_text(report)

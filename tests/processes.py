@@ -95,6 +95,19 @@ def celery_worker(tmp: Path, name: str, env: dict[str, str], concurrency: int = 
     return Process(name, args, env, tmp / f"{name}.log")
 
 
+# What systemd's Restart=always or a container's restart policy does for a worker in production.
+SUPERVISOR = (
+    'while true; do "$@"; echo "supervisor: exited with status $?, restarting"; sleep 1; done'
+)
+
+
+def supervised(process: Process) -> Process:
+    """The process under a supervisor that starts it again whenever it exits. Stopping or
+    killing it stops both: they share a process group."""
+    process.args = ["bash", "-c", SUPERVISOR, "supervisor", *process.args]
+    return process
+
+
 def celery_beat(tmp: Path, env: dict[str, str]) -> Process:
     args = [
         str(BIN / "celery"),

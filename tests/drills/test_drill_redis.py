@@ -146,6 +146,12 @@ def test_it_keeps_staff_working_and_sends_late_follow_ups_when_redis_stops(syste
         what="the follow-ups to be sent",
     )
     took = time.monotonic() - returned
+    restarts = running.restarts()
+    if restarts:
+        drill.checked(
+            f"the worker stopped on the lost broker connection; its supervisor restarted it "
+            f"{restarts} time(s) (README: run workers under one)"
+        )
     delivered = Counter(smtp_server.handler.message_ids())
     assert len(delivered) == FOLLOWUPS
     assert max(delivered.values()) == 1, delivered

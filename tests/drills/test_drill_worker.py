@@ -61,7 +61,7 @@ def test_it_fails_an_import_whose_worker_was_killed_and_runs_it_again(system, se
         }
     }
     running.start_web()
-    first = running.start_worker("first")
+    first = running.start_worker("first", supervise=False)
     running.start_beat()
     web = running.session(organizer)
 
@@ -92,7 +92,7 @@ def test_it_fails_an_import_whose_worker_was_killed_and_runs_it_again(system, se
     assert _imported() == 0
     drill.checked("the job still says running, and no row of the file is in the database")
 
-    second = running.start_worker("second")
+    second = running.start_worker("second", supervise=False)
     drill.did("started a new worker, as a supervisor would; beat recovers imports every minute")
     _status(job, ImportJob.Status.FAILED, timeout=150)
     job.refresh_from_db()
