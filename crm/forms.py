@@ -21,7 +21,7 @@ from crm.models import (
     Trade,
     Union,
 )
-from crm.selectors import ContactFilters, UnionFilters
+from crm.selectors import ContactFilters, UnionFilters, union_choices
 from crm.services import STAFF_CONSENT_QUESTION, TAG_MAX_LENGTH, tags_parse, tags_split
 from crm.timezones import timezone_names
 
@@ -71,7 +71,7 @@ class ContactFilterForm(forms.Form):
     )
     union = forms.ModelChoiceField(
         label=_("Union"),
-        queryset=Union.objects.order_by("name"),
+        queryset=union_choices(),
         required=False,
         empty_label=_("Any union"),
     )

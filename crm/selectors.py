@@ -167,6 +167,12 @@ def union_members(*, union: Union, limit: int = 25) -> list[Membership]:
     )
 
 
+def union_choices() -> QuerySet[Union]:
+    """The unions of a filter's select box: only what a label shows and a filter reads. There
+    are thousands; their timestamps and texts made up most of the cost of the box."""
+    return Union.objects.order_by("name").only("id", "name", "acronym", "country", "kind")
+
+
 def union_search(*, query: str, limit: int) -> list[Union]:
     """Unions matching every term, for pick lists: no counts, a handful of rows."""
     terms = search_terms(query)

@@ -120,6 +120,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "crm.urls"
+# Django's, except that select boxes are drawn in Python (the union and country lists are long).
+FORM_RENDERER = "crm.forms_renderer.FormRenderer"
 WSGI_APPLICATION = "crm.wsgi.application"
 ASGI_APPLICATION = "crm.asgi.application"
 

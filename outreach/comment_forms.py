@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.forms import any_country_choices, valid_fields
 from crm.models import Union
+from crm.selectors import union_choices
 from outreach.comment_selectors import CommentFilters
 from outreach.models import PublicComment
 from outreach.services.comments import SUBMITTED_FIELDS
@@ -154,7 +155,7 @@ class CommentFilterForm(forms.Form):
     country = forms.ChoiceField(label=_("Country"), required=False, choices=any_country_choices)
     union = forms.ModelChoiceField(
         label=_("Union"),
-        queryset=Union.objects.order_by("name"),
+        queryset=union_choices(),
         required=False,
         empty_label=_("Any union"),
     )

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.forms import any_country_choices, valid_fields
 from crm.models import Contact, Sector, Union
+from crm.selectors import union_choices
 from outreach.models import Attendance, Concern, Consultation, EmailTemplate, Topic
 from outreach.reports import ReportFilters
 from outreach.selectors import ConsultationFilters
@@ -355,7 +356,7 @@ class ConsultationFilterForm(forms.Form):
     country = forms.ChoiceField(label=_("Country"), required=False, choices=any_country_choices)
     union = forms.ModelChoiceField(
         label=_("Union"),
-        queryset=Union.objects.order_by("name"),
+        queryset=union_choices(),
         required=False,
         empty_label=_("Any union"),
     )
@@ -499,7 +500,7 @@ class ReportFilterForm(forms.Form):
     country = forms.ChoiceField(label=_("Country"), required=False, choices=any_country_choices)
     union = forms.ModelChoiceField(
         label=_("Union (with its locals)"),
-        queryset=Union.objects.order_by("name", "country"),
+        queryset=union_choices().order_by("name", "country"),
         required=False,
         empty_label=_("Any union"),
         widget=PlainSelect,
