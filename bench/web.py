@@ -22,12 +22,11 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
 from bench.common import ROOT, Row, own_database
-from tests.http_client import Session, SignInError
+from tests.http_client import Session, SignInError, consultation_form
 
 SESSIONS = int(os.environ.get("BENCH_WEB_SESSIONS", "32"))
 SECONDS = float(os.environ.get("BENCH_WEB_SECONDS", "60"))
@@ -82,31 +81,19 @@ def _mix(
             else:
                 title = f"{TITLE} {tag}-{number}"
                 page, method, path = "consultation logged", "POST", "/consultations/new/"
-                body = _consultation(title, rng.choice(union_ids))
+                body = consultation_form(
+                    title,
+                    format="in_person",
+                    position="support",
+                    unions=[str(rng.choice(union_ids))],
+                    summary="Cross-training on the floor; keep the work here.",
+                )
         start = time.perf_counter()
         status, _location, _text = session.request(method, path, body)
         outcome.add(page, status, time.perf_counter() - start)
         if page == "consultation logged" and status == 302:
             with outcome.lock:
                 outcome.saved.append(str(body["title"]) if body else "")
-
-
-def _consultation(title: str, union_id: int) -> dict[str, object]:
-    from django.utils import timezone
-
-    return {
-        "title": title,
-        "submission_key": str(uuid.uuid4()),
-        "starts_at": (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
-        "status": "held",
-        "format": "in_person",
-        "position": "support",
-        "country": "DE",
-        "unions": [str(union_id)],
-        "summary": "Cross-training on the floor; keep the work here.",
-        "new-TOTAL_FORMS": "0",
-        "new-INITIAL_FORMS": "0",
-    }
 
 
 def _free_port() -> int:

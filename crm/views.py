@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Count
 from django.forms import BaseForm
 from django.http import Http404, HttpRequest, HttpResponse
@@ -36,6 +34,7 @@ from crm.forms import (
 from crm.importing.headers import CONTACT_COLUMNS, UNION_COLUMNS
 from crm.models import Contact, Employer, Membership, Site, Union
 from crm.navigation import nav_items_for
+from crm.paging import page_of, query_without_page
 from crm.privacy import selectors as privacy_selectors
 from crm.privacy import services as privacy_services
 from crm.privacy.models import ContactAccess
@@ -68,10 +67,6 @@ def _save(request: HttpRequest, form: BaseForm, action: Callable[[], Any]) -> An
         return None
 
 
-def _page(request: HttpRequest, items: Any) -> Any:
-    return Paginator(items, settings.CRM_PAGE_SIZE).get_page(request.GET.get("page"))
-
-
 # Contacts
 
 
@@ -84,10 +79,10 @@ def _results_only(request: HtmxHttpRequest) -> bool:
 @vary_on_headers("HX-Request")
 def contact_list(request: HtmxHttpRequest) -> HttpResponse:
     form = ContactFilterForm(request.GET or None)
-    page = _page(request, selectors.contact_list(filters=form.filters()))
+    page = page_of(request, selectors.contact_list(filters=form.filters()))
     template = "crm/contact_results.html" if _results_only(request) else "crm/contact_list.html"
     return render(
-        request, template, {"form": form, "page": page, "query": _query_without_page(request)}
+        request, template, {"form": form, "page": page, "query": query_without_page(request)}
     )
 
 
@@ -225,10 +220,10 @@ def membership_end(request: HttpRequest, pk: int) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def union_list(request: HtmxHttpRequest) -> HttpResponse:
     form = UnionFilterForm(request.GET or None)
-    page = _page(request, selectors.union_list(filters=form.filters()))
+    page = page_of(request, selectors.union_list(filters=form.filters()))
     template = "crm/union_results.html" if _results_only(request) else "crm/union_list.html"
     return render(
-        request, template, {"form": form, "page": page, "query": _query_without_page(request)}
+        request, template, {"form": form, "page": page, "query": query_without_page(request)}
     )
 
 
@@ -284,7 +279,7 @@ def union_update(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required("crm.view_employer")
 def employer_list(request: HttpRequest) -> HttpResponse:
     employers = Employer.objects.annotate(site_count=Count("sites", distinct=True)).order_by("name")
-    return render(request, "crm/employer_list.html", {"page": _page(request, employers)})
+    return render(request, "crm/employer_list.html", {"page": page_of(request, employers)})
 
 
 @role_required("crm.view_employer")
@@ -348,9 +343,3 @@ def site_update(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request, "crm/site_form.html", {"form": form, "employer": site.employer, "site": site}
     )
-
-
-def _query_without_page(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()

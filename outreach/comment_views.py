@@ -13,7 +13,6 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.formats import number_format
@@ -29,6 +28,7 @@ from crm import selectors as crm_selectors
 from crm.access import role_required
 from crm.forms import add_service_errors
 from crm.models import Contact
+from crm.paging import page_of
 from outreach import comment_selectors as selectors
 from outreach.comment_forms import (
     CONSENT_QUESTION,
@@ -123,7 +123,6 @@ def comment_published(request: HttpRequest) -> HttpResponse:
 def comment_list(request: HttpRequest) -> HttpResponse:
     form = CommentFilterForm(request.GET or None)
     filters = form.filters()
-    page = Paginator(selectors.public_comment_list(filters=filters), settings.CRM_PAGE_SIZE)
     status_counts = selectors.public_comment_status_counts(filters=filters)
     query = request.GET.copy()
     query.pop("page", None)
@@ -131,7 +130,7 @@ def comment_list(request: HttpRequest) -> HttpResponse:
     others.pop("status", None)
     context = {
         "form": form,
-        "page": page.get_page(request.GET.get("page")),
+        "page": page_of(request, selectors.public_comment_list(filters=filters)),
         "status_counts": status_counts,
         "all_count": sum(entry.count for entry in status_counts),
         "current_status": filters.status,

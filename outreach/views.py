@@ -5,10 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,6 +18,7 @@ from crm.access import role_required
 from crm.exports import csv_response, xlsx_response
 from crm.forms import add_service_errors
 from crm.history import history_entries
+from crm.paging import page_of, query_without_page
 from crm.reauth import recent_auth_required
 from crm.selectors import contact_search, union_search
 from outreach import services
@@ -36,12 +35,8 @@ SEARCH_LIMIT = 8
 def _list_page(request: HttpRequest, *, mine: bool) -> HttpResponse:
     form = ConsultationFilterForm(request.GET or None)
     filters = form.filters(staff=request.user) if mine else form.filters()
-    page = Paginator(list_query(filters=filters), settings.CRM_PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), "mine": mine}
+    page = page_of(request, list_query(filters=filters))
+    context = {"form": form, "page": page, "query": query_without_page(request), "mine": mine}
     return render(request, "outreach/consultation_list.html", context)
 
 

@@ -7,6 +7,7 @@ import http.client
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from urllib.parse import urlencode
 
 Body = Mapping[str, object]
@@ -44,6 +45,7 @@ class Session:
         self.port = port
         self.timeout = timeout
         self.cookies: dict[str, str] = {}
+        self.last_headers: dict[str, str] = {}  # of the last answer
 
     def request(
         self,
@@ -98,6 +100,23 @@ class Session:
         )
         if status != 302:
             raise SignInError(f"{username} could not sign in ({status}): {page_text(text)[:300]}")
+
+
+def consultation_form(title: str, **fields: object) -> dict[str, object]:
+    """What the "Log a meeting" form posts: held an hour ago in Germany, with a submission key
+    of its own; `fields` add to it or replace."""
+    from django.utils import timezone
+
+    return {
+        "title": title,
+        "submission_key": str(uuid.uuid4()),
+        "starts_at": (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "status": "held",
+        "country": "DE",
+        "new-TOTAL_FORMS": "0",
+        "new-INITIAL_FORMS": "0",
+        **fields,
+    }
 
 
 def page_text(html: str) -> str:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,6 +20,7 @@ from django.views.decorators.http import require_POST
 from crm.access import role_required
 from crm.forms import add_service_errors
 from crm.models import Contact
+from crm.paging import page_of, query_without_page
 from crm.privacy import selectors, services
 from crm.privacy.forms import AccessFilterForm, ErasureForm
 from crm.privacy.models import ErasureReview
@@ -40,13 +39,10 @@ def _not_erased(contact: Contact) -> None:
 @role_required("crm.view_contactaccess")
 def access_log(request: HttpRequest) -> HttpResponse:
     form = AccessFilterForm(request.GET or None)
-    page = Paginator(selectors.access_log(filters=form.filters()), settings.CRM_PAGE_SIZE)
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
         "form": form,
-        "page": page.get_page(request.GET.get("page")),
-        "query": query.urlencode(),
+        "page": page_of(request, selectors.access_log(filters=form.filters())),
+        "query": query_without_page(request),
     }
     return render(request, "crm/privacy/access_log.html", context)
 
@@ -64,7 +60,6 @@ def contact_subject_export(request: HttpRequest, pk: int) -> HttpResponse:
     )
     stamp = f"{timezone.localdate():%Y-%m-%d}"
     response["Content-Disposition"] = f'attachment; filename="contact-{contact.pk}-{stamp}.json"'
-    response["Cache-Control"] = "no-store"
     return response
 
 
@@ -75,11 +70,7 @@ def contact_subject_report(request: HttpRequest, pk: int) -> HttpResponse:
     contact = _contact(pk)
     _not_erased(contact)
     data = services.contact_subject_export(contact=contact, by=request.user, source=request.path)
-    response = render(
-        request, "crm/privacy/subject_report.html", {"contact": contact, "data": data}
-    )
-    response["Cache-Control"] = "no-store"
-    return response
+    return render(request, "crm/privacy/subject_report.html", {"contact": contact, "data": data})
 
 
 @role_required("crm.erase_contact")
@@ -106,9 +97,8 @@ def contact_erase(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required("crm.view_contacterasure")
 def erasure_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.erasure_list(), settings.CRM_PAGE_SIZE)
     context = {
-        "page": page.get_page(request.GET.get("page")),
+        "page": page_of(request, selectors.erasure_list()),
         "reviews": selectors.erasure_reviews_open(),
     }
     return render(request, "crm/privacy/erasure_list.html", context)

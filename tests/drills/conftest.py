@@ -11,10 +11,9 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Group, User
-from django.utils import timezone
 
 from tests.conftest import free_port
 from tests.http_client import Session
@@ -230,20 +228,6 @@ def staff_user(username: str, role: str) -> User:
     )
     user.groups.add(Group.objects.get(name=role))
     return user
-
-
-def consultation_form(title: str, **fields: object) -> dict[str, object]:
-    """What the "Log a meeting" form posts, with a submission key of its own."""
-    return {
-        "title": title,
-        "submission_key": str(uuid.uuid4()),
-        "starts_at": (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
-        "status": "held",
-        "country": "DE",
-        "new-TOTAL_FORMS": "0",
-        "new-INITIAL_FORMS": "0",
-        **fields,
-    }
 
 
 def postgresql_cluster() -> tuple[str, str]:

@@ -14,9 +14,9 @@ from django.db import connection
 
 from crm import roles
 from outreach.models import Consultation, Topic
-from tests.drills.conftest import Drill, consultation_form, postgresql_cluster, staff_user
+from tests.drills.conftest import Drill, postgresql_cluster, staff_user
 from tests.factories import ContactFactory, UnionFactory
-from tests.http_client import Session, page_text
+from tests.http_client import consultation_form, page_text
 from tests.processes import wait_for
 
 pytestmark = [
@@ -31,6 +31,7 @@ TITLE = "Drill: PostgreSQL"
 
 @dataclass
 class Post:
+    session: int
     title: str
     body: dict[str, object]
     status: int
@@ -74,27 +75,26 @@ def test_it_saves_consultations_whole_or_not_at_all_while_postgresql_restarts(sy
     lock = threading.Lock()
     stop = threading.Event()
 
-    def post(session: Session, body: dict[str, object]) -> Post:
+    def post(number: int, body: dict[str, object]) -> Post:
+        session = sessions[number]
         status, _location, page = session.post("/consultations/new/", body)
-        return Post(str(body["title"]), body, status, page, session.last_headers.get("Retry-After"))
+        retry_after = session.last_headers.get("Retry-After")
+        return Post(number, str(body["title"]), body, status, page, retry_after)
 
-    def log(session: Session, number: int) -> None:
+    def log(number: int) -> None:
         count = 0
         while not stop.is_set():
             body = form(f"{TITLE} {number}-{count}")
             try:
-                result = post(session, body)
+                result = post(number, body)
             except OSError as error:  # a dropped connection: the server itself failed
-                result = Post(str(body["title"]), body, 0, str(error), None)
+                result = Post(number, str(body["title"]), body, 0, str(error), None)
             with lock:
                 posts.append(result)
             count += 1
             time.sleep(0.1)
 
-    threads = [
-        threading.Thread(target=log, args=(session, number))
-        for number, session in enumerate(sessions)
-    ]
+    threads = [threading.Thread(target=log, args=(number,)) for number in range(SESSIONS)]
     for thread in threads:
         thread.start()
     try:
@@ -129,13 +129,11 @@ def test_it_saves_consultations_whole_or_not_at_all_while_postgresql_restarts(sy
         assert "never in part" in page_text(result.page)
         assert result.retry_after == "5"
     drill.checked("each 503 says the database did not answer and nothing was half-saved")
-    last = {}
-    for result in posts:
-        last[str(result.title).rsplit(" ", 1)[-1].split("-")[0]] = result.status
+    last = {result.session: result.status for result in posts}  # posts are in order
     assert set(last.values()) == {302}, last
     drill.checked("each session's last post, after the restart, was saved again")
 
-    again = [post(sessions[0], result.body) for result in refused]
+    again = [post(result.session, result.body) for result in refused]
     assert {result.status for result in again} == {302}
     drill.did(f"sent the {len(refused)} refused forms again, as a person pressing Back and Send")
 

@@ -18,9 +18,9 @@ from django.utils import timezone
 from crm import roles
 from outreach.comment_forms import SHOWN_FIELD
 from outreach.models import Consultation, FollowUp, PublicComment
-from tests.drills.conftest import Drill, consultation_form, staff_user
+from tests.drills.conftest import Drill, staff_user
 from tests.factories import ContactFactory, UnionFactory
-from tests.http_client import Session, errors, hidden_inputs, page_text
+from tests.http_client import Session, consultation_form, errors, hidden_inputs, page_text
 from tests.processes import wait_for
 
 pytestmark = [
@@ -42,7 +42,7 @@ def _comment(session: Session, text: str) -> tuple[int, str]:
     return status, location or page_text(page)
 
 
-def _schedule(session: Session, contact_id: int, send_at_local: str) -> int:
+def _schedule(session: Session, contact_id: int, send_at_local: str) -> None:
     day, clock = send_at_local.split(" ")
     status, _location, page = session.post(
         f"/followups/new/?contact={contact_id}",
@@ -55,7 +55,6 @@ def _schedule(session: Session, contact_id: int, send_at_local: str) -> int:
         },
     )
     assert status == 302, errors(page)
-    return status
 
 
 def test_it_keeps_staff_working_and_sends_late_follow_ups_when_redis_stops(system, smtp_server):
