@@ -101,9 +101,20 @@ def _ours(path: Path, *, dry_run: bool) -> tuple[float, dict[str, int]]:
         summary = contact_import(
             table=table, mapping=detect_mapping(table.headers), dry_run=dry_run
         )
+        _commit_checks()
         elapsed = time.perf_counter() - start
         transaction.set_rollback(True)  # every contender starts from the same database
     return elapsed, summary.counts
+
+
+def _commit_checks() -> None:
+    """What a commit would do before it could return: check the deferred foreign keys of every
+    row written. Each contender is rolled back so that the next starts from the same database,
+    and a rollback skips these checks, which a real import pays for."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def _stock(path: Path, rows: int, *, dry_run: bool) -> float:
@@ -141,6 +152,7 @@ def _stock(path: Path, rows: int, *, dry_run: bool) -> float:
             cursor.execute("CREATE INDEX bench_stock_email ON crm_contact (email)")
         start = time.perf_counter()
         result = StockContactResource().import_data(dataset, dry_run=dry_run)
+        _commit_checks()
         elapsed = time.perf_counter() - start
         transaction.set_rollback(True)
     assert not result.has_errors(), result.base_errors
@@ -176,6 +188,7 @@ def _copy(path: Path) -> float:
             "ON CONFLICT (lower(email)) WHERE email <> '' DO UPDATE SET trade = EXCLUDED.trade, "
             "updated_at = EXCLUDED.updated_at"
         )
+        _commit_checks()
         elapsed = time.perf_counter() - start
         transaction.set_rollback(True)
     return elapsed

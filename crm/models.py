@@ -87,7 +87,11 @@ class Tag(models.Model):
 
 
 class Stamped(models.Model):
-    """Who created and last changed a record, and when."""
+    """Who created and last changed a record, and when.
+
+    Who created or changed a record is shown, never searched for: an index of either would cost
+    every write (a bulk import most) and serve only a user's deletion, which can scan.
+    """
 
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -99,6 +103,7 @@ class Stamped(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         editable=False,
+        db_index=False,
     )
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -108,6 +113,7 @@ class Stamped(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         editable=False,
+        db_index=False,
     )
 
     class Meta:
@@ -356,6 +362,8 @@ class Contact(Stamped):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        # Never searched by; only a language's deletion (refused while in use) looks it up.
+        db_index=False,
     )
     timezone = models.CharField(
         _("time zone"),
@@ -383,9 +391,20 @@ class Contact(Stamped):
     history = HistoricalRecords(
         m2m_fields=[languages, tags],
         excluded_fields=["search_text"],
-        # History is read per contact (by id and date), never by these: their indexes would
-        # only slow down every save, and bulk imports most.
-        no_db_index=["created_by", "updated_by", "employer", "site", "preferred_language"],
+        # History is read per contact (by id and date), and a version's tags and languages by
+        # the version (history_id), never by these: their indexes would only slow down every
+        # save, and bulk imports most ("contact", "language" and "tag" are the columns of the
+        # snapshots of tags and languages that each version keeps).
+        no_db_index=[
+            "created_by",
+            "updated_by",
+            "employer",
+            "site",
+            "preferred_language",
+            "contact",
+            "language",
+            "tag",
+        ],
     )
 
     class Meta:

@@ -142,6 +142,9 @@ class Target:
     consents: list[str] = field(default_factory=list)
     initial: dict[str, Any] = field(default_factory=dict)
     loaded_links: dict[str, dict[Any, int | None]] = field(default_factory=dict)
+    # (first name, last name, email, their search text): folding names costs, and most updates
+    # leave them as they were.
+    search: tuple[str, str, str, str] | None = None
 
     def freeze(self) -> None:
         self.initial = self._comparable()
@@ -177,7 +180,9 @@ class Row:
     line: Line
     values: dict[str, Any]
     errors: list[str]
-    headers: dict[str, str] = field(default_factory=dict)  # field -> its column's header
+    # The search text of the row's names and email: a contact the row creates has exactly these
+    # (computed where the row is parsed, in the other process for a large file).
+    search_text: str = ""
 
     @property
     def name_key(self) -> tuple[str, str]:
@@ -208,6 +213,8 @@ class ContactImporter:
             headers, mapping
         )
         self.columns = sorted(mapping.fields.items())
+        # Field -> the header of its column, for messages about the values of parsed rows.
+        self.field_headers = {name: headers[index] for index, name in self.columns}
         self.user_id = user_id
         self.reason = reason[:100]
         self.on_rejected = on_rejected
@@ -266,7 +273,9 @@ class ContactImporter:
         first = next(chunks, [])
         parsed: Iterator[list[Row]] = map(self._parse_chunk, chunks)
         if len(first) == CHUNK_ROWS and can_fork():
-            # More than a chunk: the rest is parsed in a second process meanwhile.
+            # More than a chunk: the rest is parsed in a second process meanwhile. The table
+            # that folding non-Latin names needs is built first, once for both processes.
+            fold("\u00e9")
             parsed = parsed_in_child(chunks, self._parse_chunk)
         done = 0
         try:
@@ -304,7 +313,9 @@ class ContactImporter:
                     row.values["union"] = self.refs.union_deferred(union.name, union.country)
                 except CellError as error:
                     del row.values["union"]
-                    row.errors.append(self._cell_message(row.line, row.headers["union"], error))
+                    row.errors.append(
+                        self._cell_message(row.line, self.field_headers["union"], error)
+                    )
         return rows
 
     @staticmethod
@@ -356,8 +367,12 @@ class ContactImporter:
                 )
                 % {"row": line.number, "column": header, "value": shown(cell)}
             )
-        headers = {name: header for name, (header, _cell) in raw.items()}
-        return Row(line=line, values=values, errors=errors, headers=headers)
+        if errors:
+            return Row(line=line, values=values, errors=errors)
+        search_text = contact_search_text(
+            values.get("first_name", ""), values.get("last_name", ""), values.get("email", "")
+        )
+        return Row(line=line, values=values, errors=errors, search_text=search_text)
 
     # Matching -----------------------------------------------------------------------------------
 
@@ -462,12 +477,18 @@ class ContactImporter:
                     id=None, state=_empty_state(), tags={}, languages={}, memberships=[], new=True
                 )
                 target.freeze()
+                target.search = (
+                    values.get("first_name", ""),
+                    values.get("last_name", ""),
+                    values.get("email", ""),
+                    row.search_text,
+                )
             try:
                 # _apply raises before it changes anything, so a rejected row leaves no trace.
                 changes = self._apply(row, target)
             except CellError as error:
                 # Named like the errors of parsing: the row, the column and the value.
-                column = row.headers.get(error.field)
+                column = self.field_headers.get(error.field)
                 message = (
                     _("Row %(row)d, column “%(column)s”: %(message)s")
                     if column
@@ -535,16 +556,26 @@ class ContactImporter:
     def _load(self, ids: set[int]) -> dict[int, Target]:
         if not ids:
             return {}
-        contacts = bulk.one_of_ids(Contact.objects.all(), sorted(ids)).order_by("pk")
-        if connection.features.has_select_for_update and not self.dry_run:
-            # Staff may be editing some of these people right now: their edit waits for the
-            # import rather than being overwritten by values read before it.
-            contacts = contacts.select_for_update()
-        targets = {}
-        for values in contacts.values("id", *STATE):
-            pk = values.pop("id")
-            targets[pk] = Target(id=pk, state=values, tags={}, languages={}, memberships=[])
         wanted = sorted(ids)
+        # Staff may be editing some of these people right now: their edit waits for the
+        # import rather than being overwritten by values read before it.
+        lock = connection.features.has_select_for_update and not self.dry_run
+        targets = {}
+        for pk, *values, search_text in bulk.select(
+            f"SELECT id, {', '.join(STATE)}, search_text FROM {CONTACT_TABLE} WHERE {{where}} "
+            f"ORDER BY id{' FOR UPDATE' if lock else ''}",
+            "id",
+            wanted,
+        ):
+            state = dict(zip(STATE, values, strict=True))
+            targets[pk] = Target(
+                id=pk,
+                state=state,
+                tags={},
+                languages={},
+                memberships=[],
+                search=(state["first_name"], state["last_name"], state["email"], search_text),
+            )
         for link_id, contact_id, tag_id in bulk.select(
             f"SELECT id, contact_id, tag_id FROM {TAG_LINKS} WHERE {{where}}", "contact_id", wanted
         ):
@@ -835,15 +866,16 @@ class ContactImporter:
             if target.new
             else {}
         )
+        names = (state["first_name"], state["last_name"], state["email"])
+        if target.search is None or target.search[:3] != names:
+            target.search = (*names, contact_search_text(*names))
         return {
             **state,
             **created,
             "id": target.id,
             "updated_at": self.now,
             "updated_by_id": self.user_id,
-            "search_text": contact_search_text(
-                state["first_name"], state["last_name"], state["email"]
-            ),
+            "search_text": target.search[3],
         }
 
     def _write_links(self, targets: list[Target]) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crm.text import fold
+from crm.text import _nonspacing_marks, fold
 
 
 def _fold_by_definition(value: str) -> str:
@@ -29,3 +30,10 @@ def test_it_strips_accents_and_case_in_every_script():
 @given(st.text())
 def test_it_folds_any_text_as_the_definition_says(value):
     assert fold(value) == _fold_by_definition(value)
+
+
+def test_it_knows_every_nonspacing_mark_of_this_python():
+    # The table looks only where Unicode places marks; a Unicode version that put one elsewhere
+    # would be caught here.
+    every = {code for code in range(sys.maxunicode + 1) if unicodedata.category(chr(code)) == "Mn"}
+    assert set(_nonspacing_marks()) == every
