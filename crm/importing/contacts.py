@@ -63,6 +63,11 @@ from crm.text import fold
 from crm.timezones import default_timezone
 
 CHUNK_ROWS = 2000
+# How many contacts a preview may keep in memory rather than in the table: contacts it changed
+# (ContactImporter._deferred_in_preview, about 200 bytes each) and contacts it created (Kept,
+# about 700 bytes each). Past these, they are written after all: memory stays bounded.
+PREVIEW_DEFERRED_MAX = 100_000
+PREVIEW_KEPT_MAX = 100_000
 SAMPLES_PER_STATUS = 10
 
 CREATED, UPDATED, UNCHANGED, REJECTED = "created", "updated", "unchanged", "rejected"
@@ -82,6 +87,9 @@ STATE = (
 # Every column of crm_contact, in the order rows are written.
 CONTACT_COLUMNS = [str(f.column) for f in Contact._meta.concrete_fields]
 UPDATE_COLUMNS = [*STATE, "updated_at", "updated_by_id", "search_text"]
+# What finding a contact reads from its row (crm_contact), rather than from its links.
+MATCHED_COLUMNS = ("first_name", "last_name", "email", "phone")
+_EMAIL, _PHONE = STATE.index("email"), STATE.index("phone")
 HISTORY_MODEL: Any = Contact.history.model
 MEMBERSHIP_HISTORY: Any = Membership.history.model
 TagLink: Any = Contact.tags.through
@@ -189,6 +197,85 @@ class Row:
         return fold(self.values.get("first_name", "")), fold(self.values.get("last_name", ""))
 
 
+class Kept:
+    """The contacts a preview created, kept in memory instead of written.
+
+    A preview is rolled back: writing its new contacts (rows, links, every index entry) only
+    served the later rows of the file that match them. Here those rows find them by the same
+    keys the database would: the email, the phone, and the folded names with each union. They
+    go by negative ids, which the database never gives.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        # id -> (state in STATE's order, tag ids, language codes, ((union id, role), ...))
+        self.records: dict[int, tuple[tuple[Any, ...], tuple[int, ...], tuple[str, ...], Any]] = {}
+        self.by_email: dict[str, int] = {}
+        self.by_phone: dict[str, set[int]] = defaultdict(set)
+        self.by_name: dict[tuple[str, str, int | None], set[int]] = defaultdict(set)
+        self.keys: dict[int, tuple[str, list[tuple[str, str, int | None]]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def keep(self, target: Target) -> None:
+        if target.id is None:
+            target.id = -len(self.records) - 1
+        pk = target.id
+        state = target.state
+        self.records[pk] = (
+            tuple(state[name] for name in STATE),
+            tuple(target.tags),
+            tuple(target.languages),
+            tuple((m[1], m[2]) for m in target.memberships),
+        )
+        # Its keys as they are now: a later row may have changed its phone, names or unions.
+        phone, names = self.keys.pop(pk, ("", []))
+        self.by_phone[phone].discard(pk)
+        for key in names:
+            self.by_name[key].discard(pk)
+        if state["email"]:
+            self.by_email[state["email"].lower()] = pk
+        first, last = fold(state["first_name"]), fold(state["last_name"])
+        names = [(first, last, m[1]) for m in target.memberships] or [(first, last, None)]
+        self.keys[pk] = (state["phone"], names)
+        if state["phone"]:
+            self.by_phone[state["phone"]].add(pk)
+        for key in names:
+            self.by_name[key].add(pk)
+
+    def target(self, pk: int) -> Target:
+        state, tags, languages, memberships = self.records[pk]
+        target = Target(
+            id=pk,
+            state=dict(zip(STATE, state, strict=True)),
+            tags=dict.fromkeys(tags),
+            languages=dict.fromkeys(languages),
+            memberships=[[None, union_id, role, True] for union_id, role in memberships],
+            new=True,
+        )
+        target.freeze()
+        return target
+
+    def has_email(self, pk: int) -> bool:
+        return bool(self.records[pk][0][_EMAIL])
+
+    def has_phone(self, pk: int) -> bool:
+        return bool(self.records[pk][0][_PHONE])
+
+    def drain(self) -> Iterator[list[Target]]:
+        """Every contact kept, as targets to write, a chunk at a time; then none is kept."""
+        ids = list(self.records)
+        for start in range(0, len(ids), CHUNK_ROWS):
+            batch = [self.target(pk) for pk in ids[start : start + CHUNK_ROWS]]
+            for target in batch:
+                target.id = None  # a real one is given when it is written
+            yield batch
+        self._reset()
+
+
 class ContactImporter:
     """One run over one file. Call run() inside a transaction."""
 
@@ -242,6 +329,10 @@ class ContactImporter:
         self.summary = Summary()
         self.now = timezone.now()
         self.chunks = 0
+        # Preview only: contact id -> its state (in STATE's order), changed by the file but not
+        # written to the table; and the contacts it created.
+        self.deferred: dict[int, tuple[tuple[Any, ...], str]] = {}  # (state, search text)
+        self.kept = Kept()
         self.tag_history = _snapshot_model("tags")
         self.language_history = _snapshot_model("languages")
 
@@ -396,6 +487,9 @@ class ContactImporter:
                 sorted(emails),
             )
         )
+        kept = self.kept
+        for email in emails & kept.by_email.keys():
+            by_email[email] = kept.by_email[email]
         by_phone: dict[str, list[int]] = defaultdict(list)
         # Who has neither an email nor a phone (among namesakes), or no email (among people
         # sharing a phone): a row that says no more than they do is theirs, for whoever else
@@ -410,6 +504,11 @@ class ContactImporter:
             by_phone[phone].append(pk)
             if not email:
                 self.no_email.add(pk)
+        for phone in phones:
+            for pk in kept.by_phone.get(phone, ()):
+                by_phone[phone].append(pk)
+                if not kept.has_email(pk):
+                    self.no_email.add(pk)
         by_name = self._name_matches(named)
 
         wanted = set(by_email.values()) | {pk for ids in by_phone.values() for pk in ids}
@@ -551,22 +650,31 @@ class ContactImporter:
                 key = (*names, member_of)
                 if key in wanted:
                     found[key].append(pk)
+        for key in wanted:
+            for pk in self.kept.by_name.get(key, ()):
+                found[key].append(pk)
+                if not self.kept.has_email(pk) and not self.kept.has_phone(pk):
+                    self.no_email_nor_phone.add(pk)
         return found
 
     def _load(self, ids: set[int]) -> dict[int, Target]:
-        if not ids:
-            return {}
-        wanted = sorted(ids)
+        targets = {pk: self.kept.target(pk) for pk in ids if pk < 0}
+        wanted = sorted(pk for pk in ids if pk > 0)
+        if not wanted:
+            return targets
         # Staff may be editing some of these people right now: their edit waits for the
         # import rather than being overwritten by values read before it.
         lock = connection.features.has_select_for_update and not self.dry_run
-        targets = {}
         for pk, *values, search_text in bulk.select(
             f"SELECT id, {', '.join(STATE)}, search_text FROM {CONTACT_TABLE} WHERE {{where}} "
             f"ORDER BY id{' FOR UPDATE' if lock else ''}",
             "id",
             wanted,
         ):
+            # What a preview changed and kept rather than wrote, if it did; the columns it
+            # finds the contact by are the same in both.
+            if pk in self.deferred:
+                values, search_text = self.deferred[pk]
             state = dict(zip(STATE, values, strict=True))
             targets[pk] = Target(
                 id=pk,
@@ -665,7 +773,12 @@ class ContactImporter:
             new_state["timezone"] = default_timezone(new_state["country"]) or ""
         languages = dict(target.languages)
         if "languages" in values:
-            languages = {code: target.languages.get(code) for code in values["languages"]}
+            # A language an earlier row of the chunk took away and this one gives back keeps
+            # the link it had: it was never deleted.
+            had = target.loaded_links.get("languages", {})
+            languages = {
+                code: target.languages.get(code, had.get(code)) for code in values["languages"]
+            }
         if (
             new_state["preferred_language_id"]
             and new_state["preferred_language_id"] not in languages
@@ -775,6 +888,17 @@ class ContactImporter:
     # Writing ------------------------------------------------------------------------------------
 
     def _write(self, targets: list[Target]) -> None:
+        if self.dry_run:
+            for target in targets:
+                if target.new:
+                    self.kept.keep(target)
+            targets = [t for t in targets if not t.new]
+            if len(self.kept) > PREVIEW_KEPT_MAX:
+                for batch in self.kept.drain():
+                    self._write_rows(batch)
+        self._write_rows(targets)
+
+    def _write_rows(self, targets: list[Target]) -> None:
         if not targets:
             return
         new = [t for t in targets if t.new]
@@ -790,13 +914,16 @@ class ContactImporter:
                 if t.new
             ],
         )
+        updated = {id(t) for t in targets if not t.new and t.initial["state"] != t.state}
+        if self.dry_run:
+            updated = self._deferred_in_preview(updated, targets)
         bulk.update_rows(
             Contact,
             UPDATE_COLUMNS,
             [
                 [t.id, *[row[c] for c in UPDATE_COLUMNS]]
                 for row, t in zip(rows, targets, strict=True)
-                if not t.new and t.initial["state"] != t.state
+                if id(t) in updated
             ],
         )
         self._write_links(targets)
@@ -829,6 +956,43 @@ class ContactImporter:
                 ids=ids,
                 stamp=stamp,
             )
+
+    def _deferred_in_preview(self, updated: set[int], targets: list[Target]) -> set[int]:
+        """The updates a preview must still write: those that change how the contact is found.
+
+        A preview is rolled back, and an UPDATE of every matched contact (each row version, each
+        index entry) cost most of its database time. Only later rows of the file read the
+        contacts again: by their email, phone and names (which are written), and by id when they
+        match one, where _load takes the state kept here. Past PREVIEW_DEFERRED_MAX contacts,
+        those kept are written after all, so that memory stays bounded whatever the file.
+        """
+        written = set()
+        for target in targets:
+            if id(target) not in updated:
+                continue
+            assert target.id is not None
+            found_by = target.initial["state"]
+            if all(target.state[name] == found_by[name] for name in MATCHED_COLUMNS):
+                assert target.search is not None  # set by _contact_values
+                self.deferred[target.id] = (
+                    tuple(target.state[name] for name in STATE),
+                    target.search[3],
+                )
+            else:
+                # Written whole now: what was kept of it is out of date.
+                self.deferred.pop(target.id, None)
+                written.add(id(target))
+        if len(self.deferred) > PREVIEW_DEFERRED_MAX:
+            bulk.update_rows(
+                Contact,
+                UPDATE_COLUMNS,
+                [
+                    [pk, *state, self.now, self.user_id, search_text]
+                    for pk, (state, search_text) in self.deferred.items()
+                ],
+            )
+            self.deferred.clear()
+        return written
 
     def _write_consents(self, targets: list[Target]) -> None:
         """One consent record per answer the file changed (crm.ConsentRecord)."""
