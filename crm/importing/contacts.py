@@ -64,10 +64,11 @@ from crm.timezones import default_timezone
 
 CHUNK_ROWS = 2000
 # How many contacts a preview may keep in memory rather than in the table: contacts it changed
-# (ContactImporter._deferred_in_preview, about 200 bytes each) and contacts it created (Kept,
-# about 700 bytes each). Past these, they are written after all: memory stays bounded.
+# (ContactImporter._deferred_in_preview, about 400 bytes each) and contacts it created (Kept,
+# about 1.2 kB each). Past these, they are written after all: memory stays bounded (a preview of
+# 1,000,000 rows stays well under 400 MB, bench/imports.py).
 PREVIEW_DEFERRED_MAX = 100_000
-PREVIEW_KEPT_MAX = 100_000
+PREVIEW_KEPT_MAX = 75_000
 SAMPLES_PER_STATUS = 10
 
 CREATED, UPDATED, UNCHANGED, REJECTED = "created", "updated", "unchanged", "rejected"
@@ -90,6 +91,7 @@ UPDATE_COLUMNS = [*STATE, "updated_at", "updated_by_id", "search_text"]
 # What finding a contact reads from its row (crm_contact), rather than from its links.
 MATCHED_COLUMNS = ("first_name", "last_name", "email", "phone")
 _EMAIL, _PHONE = STATE.index("email"), STATE.index("phone")
+_FIRST, _LAST = STATE.index("first_name"), STATE.index("last_name")
 HISTORY_MODEL: Any = Contact.history.model
 MEMBERSHIP_HISTORY: Any = Membership.history.model
 TagLink: Any = Contact.tags.through
@@ -203,7 +205,8 @@ class Kept:
     A preview is rolled back: writing its new contacts (rows, links, every index entry) only
     served the later rows of the file that match them. Here those rows find them by the same
     keys the database would: the email, the phone, and the folded names with each union. They
-    go by negative ids, which the database never gives.
+    go by negative ids, which the database never gives. About 1.2 kB each: plain tuples, and the
+    names indexed only once a row of the file needs them.
     """
 
     def __init__(self) -> None:
@@ -213,38 +216,50 @@ class Kept:
         # id -> (state in STATE's order, tag ids, language codes, ((union id, role), ...))
         self.records: dict[int, tuple[tuple[Any, ...], tuple[int, ...], tuple[str, ...], Any]] = {}
         self.by_email: dict[str, int] = {}
-        self.by_phone: dict[str, set[int]] = defaultdict(set)
-        self.by_name: dict[tuple[str, str, int | None], set[int]] = defaultdict(set)
-        self.keys: dict[int, tuple[str, list[tuple[str, str, int | None]]]] = {}
+        self.by_phone: dict[str, tuple[int, ...]] = {}
+        self.by_name: dict[tuple[str, str, int | None], tuple[int, ...]] | None = None
+        self.next_id = -1
 
     def __len__(self) -> int:
         return len(self.records)
 
     def keep(self, target: Target) -> None:
         if target.id is None:
-            target.id = -len(self.records) - 1
+            target.id, self.next_id = self.next_id, self.next_id - 1
         pk = target.id
+        old = self.records.get(pk)
         state = target.state
-        self.records[pk] = (
+        record = (
             tuple(state[name] for name in STATE),
             tuple(target.tags),
             tuple(target.languages),
             tuple((m[1], m[2]) for m in target.memberships),
         )
+        self.records[pk] = record
         # Its keys as they are now: a later row may have changed its phone, names or unions.
-        phone, names = self.keys.pop(pk, ("", []))
-        self.by_phone[phone].discard(pk)
-        for key in names:
-            self.by_name[key].discard(pk)
+        if old is not None:
+            _remove(self.by_phone, old[0][_PHONE], pk)
+            if old[0][_EMAIL].lower() != state["email"].lower():
+                self.by_email.pop(old[0][_EMAIL].lower(), None)
+        _add(self.by_phone, record[0][_PHONE], pk)
         if state["email"]:
             self.by_email[state["email"].lower()] = pk
-        first, last = fold(state["first_name"]), fold(state["last_name"])
-        names = [(first, last, m[1]) for m in target.memberships] or [(first, last, None)]
-        self.keys[pk] = (state["phone"], names)
-        if state["phone"]:
-            self.by_phone[state["phone"]].add(pk)
-        for key in names:
-            self.by_name[key].add(pk)
+        if self.by_name is not None:
+            if old is not None:
+                for key in _name_keys(old):
+                    _remove(self.by_name, key, pk)
+            for key in _name_keys(record):
+                _add(self.by_name, key, pk)
+
+    def named(self, key: tuple[str, str, Any]) -> tuple[int, ...]:
+        """The contacts kept with these folded names in this union (or none)."""
+        if self.by_name is None:
+            # The first row of the file found by its names alone: index those kept so far.
+            self.by_name = {}
+            for pk, record in self.records.items():
+                for name_key in _name_keys(record):
+                    _add(self.by_name, name_key, pk)
+        return self.by_name.get(key, ())
 
     def target(self, pk: int) -> Target:
         state, tags, languages, memberships = self.records[pk]
@@ -274,6 +289,25 @@ class Kept:
                 target.id = None  # a real one is given when it is written
             yield batch
         self._reset()
+
+
+def _name_keys(record: tuple[Any, ...]) -> list[tuple[str, str, int | None]]:
+    state, _tags, _languages, memberships = record
+    first, last = fold(state[_FIRST]), fold(state[_LAST])
+    return [(first, last, union_id) for union_id, _role in memberships] or [(first, last, None)]
+
+
+def _add(index: dict[Any, tuple[int, ...]], key: Any, pk: int) -> None:
+    if key:
+        index[key] = (*index.get(key, ()), pk)
+
+
+def _remove(index: dict[Any, tuple[int, ...]], key: Any, pk: int) -> None:
+    left = tuple(other for other in index.get(key, ()) if other != pk)
+    if left:
+        index[key] = left
+    else:
+        index.pop(key, None)
 
 
 class ContactImporter:
@@ -651,7 +685,7 @@ class ContactImporter:
                 if key in wanted:
                     found[key].append(pk)
         for key in wanted:
-            for pk in self.kept.by_name.get(key, ()):
+            for pk in self.kept.named(key):
                 found[key].append(pk)
                 if not self.kept.has_email(pk) and not self.kept.has_phone(pk):
                     self.no_email_nor_phone.add(pk)
