@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, models
-from django.db.models import QuerySet
-from django.db.models.expressions import RawSQL
 
 Row = Sequence[Any]
 
@@ -260,12 +258,3 @@ def history_snapshot(
                 f"WHERE version.history_date = %s AND {wanted}",
                 [_value(stamp), *wanted_params],
             )
-
-
-def one_of_ids(queryset: QuerySet[Any], ids: Sequence[int]) -> QuerySet[Any]:
-    """The queryset's rows whose primary key is in `ids`, without an IN list on PostgreSQL."""
-    table = connection.ops.quote_name(queryset.model._meta.db_table)
-    condition, params = one_of(f"{table}.{connection.ops.quote_name(_pk(queryset.model))}", ids)
-    # The SQL is a quoted column name and a placeholder; the values are parameters.
-    wanted = RawSQL(condition, params, output_field=models.BooleanField())  # noqa: S611
-    return queryset.alias(wanted=wanted).filter(wanted=True)

@@ -59,7 +59,7 @@ from crm.models import (
     Membership,
     contact_search_text,
 )
-from crm.text import fold
+from crm.text import fold, fold_prepare
 from crm.timezones import default_timezone
 
 CHUNK_ROWS = 2000
@@ -237,10 +237,9 @@ class Kept:
         )
         self.records[pk] = record
         # Its keys as they are now: a later row may have changed its phone, names or unions.
+        # Not its email: a row with an email is matched by it, so it never sets another.
         if old is not None:
             _remove(self.by_phone, old[0][_PHONE], pk)
-            if old[0][_EMAIL].lower() != state["email"].lower():
-                self.by_email.pop(old[0][_EMAIL].lower(), None)
         _add(self.by_phone, record[0][_PHONE], pk)
         if state["email"]:
             self.by_email[state["email"].lower()] = pk
@@ -398,9 +397,9 @@ class ContactImporter:
         first = next(chunks, [])
         parsed: Iterator[list[Row]] = map(self._parse_chunk, chunks)
         if len(first) == CHUNK_ROWS and can_fork():
-            # More than a chunk: the rest is parsed in a second process meanwhile. The table
-            # that folding non-Latin names needs is built first, once for both processes.
-            fold("\u00e9")
+            # More than a chunk: the rest is parsed in a second process meanwhile. What
+            # folding needs is built first, once for both processes.
+            fold_prepare()
             parsed = parsed_in_child(chunks, self._parse_chunk)
         done = 0
         try:

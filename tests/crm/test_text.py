@@ -8,7 +8,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crm.text import _nonspacing_marks, fold
+from crm.text import _nonspacing_marks, fold, fold_prepare
 
 
 def _fold_by_definition(value: str) -> str:
@@ -37,3 +37,9 @@ def test_it_knows_every_nonspacing_mark_of_this_python():
     # would be caught here.
     every = {code for code in range(sys.maxunicode + 1) if unicodedata.category(chr(code)) == "Mn"}
     assert set(_nonspacing_marks()) == every
+
+
+def test_it_builds_the_table_of_marks_before_it_is_asked_to_fold():
+    _nonspacing_marks.cache_clear()
+    fold_prepare()
+    assert _nonspacing_marks.cache_info().currsize == 1
