@@ -258,3 +258,31 @@ def history_snapshot(
                 f"WHERE version.history_date = %s AND {wanted}",
                 [_value(stamp), *wanted_params],
             )
+
+
+def analyze_if_changed(
+    model: type[models.Model], changed: int, also: Sequence[type[models.Model]]
+) -> bool:
+    """ANALYZE `model`'s table and the `also` tables when `changed` rows of the first are a share
+    of it that PostgreSQL's autovacuum would analyze it for (50 rows and a tenth of the table).
+
+    A bulk load changes what the planner assumes about the tables (their size, the spread of
+    their values), and until it reads new statistics it may plan the next import's lookups and
+    history joins for the tables as they were: on a freshly loaded database, twice the
+    importer's database time (bench/imports.py). Autovacuum would analyze them a minute later,
+    if it runs at all; the next file may come sooner. Run inside the import's transaction, so
+    the statistics describe the rows as the import leaves them; a rollback undoes them, except
+    for the tables' size estimates, which PostgreSQL writes in place. True if it ran.
+    """
+    if not is_postgresql() or changed < 50:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [_table(model)])
+        found = cursor.fetchone()
+        # -1: never analyzed (or vacuumed) since it was created.
+        rows = found[0] if found else -1
+        if rows >= 0 and changed < 50 + 0.1 * rows:
+            return False
+        for table in (model, *also):
+            cursor.execute(f"ANALYZE {_table(table)}")
+    return True

@@ -388,7 +388,24 @@ class ContactImporter:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext('crm.contact_import'))")
         with collector_paused():
-            return self._run(iter(rows))
+            summary = self._run(iter(rows))
+        if not self.dry_run:
+            counts = summary.counts
+            bulk.analyze_if_changed(
+                Contact,
+                counts[CREATED] + counts[UPDATED],
+                [
+                    TagLink,
+                    LanguageLink,
+                    Membership,
+                    ConsentRecord,
+                    HISTORY_MODEL,
+                    MEMBERSHIP_HISTORY,
+                    self.tag_history,
+                    self.language_history,
+                ],
+            )
+        return summary
 
     def _run(self, iterator: Iterator[Line]) -> Summary:
         chunks: Iterator[list[Line]] = iter(

@@ -55,3 +55,36 @@ def test_it_sends_whole_numbers_as_a_bigint_array(postgres):
 )
 def test_it_round_trips_any_text(values):
     assert _round_trip(values) == values
+
+
+def _estimated_contacts() -> float:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'crm_contact'")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.services
+def test_it_analyzes_the_tables_an_import_changed_by_a_tenth_or_more(postgres):
+    from crm.models import Contact
+
+    def add(count: int, start: int) -> None:
+        Contact.objects.bulk_create(
+            Contact(first_name="Ana", last_name=f"Silva-{start + n}") for n in range(count)
+        )
+
+    # ANALYZE writes the table's size in place, and a rollback keeps it: from an earlier test, or
+    # -1 if the table was never analyzed. Made known first.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_contact")
+    assert _estimated_contacts() == 0
+    add(49, 0)
+    assert not bulk.analyze_if_changed(Contact, 49, [])  # fewer than 50: left to autovacuum
+    add(251, 49)
+    assert bulk.analyze_if_changed(Contact, 251, [])
+    assert _estimated_contacts() == 300
+    # 50 + a tenth of 300 is 80: 79 changed rows are not enough, 80 are.
+    add(79, 300)
+    assert not bulk.analyze_if_changed(Contact, 79, [])
+    assert _estimated_contacts() == 300
+    assert bulk.analyze_if_changed(Contact, 80, [])
+    assert _estimated_contacts() == 379
