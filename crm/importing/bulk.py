@@ -268,7 +268,7 @@ def analyze_if_changed(
 
     A bulk load changes what the planner assumes about the tables (their size, the spread of
     their values), and until it reads new statistics it may plan the next import's lookups and
-    history joins for the tables as they were: on a freshly loaded database, twice the
+    history joins for the tables as they were: on a freshly loaded database, nearly twice the
     importer's database time (bench/imports.py). Autovacuum would analyze them a minute later,
     if it runs at all; the next file may come sooner. Run inside the import's transaction, so
     the statistics describe the rows as the import leaves them; a rollback undoes them, except
