@@ -9,13 +9,15 @@ computes what save() would (search text, history rows) itself, in bulk.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, models
+from django.db import DatabaseError, connection, models, transaction
 
 Row = Sequence[Any]
+log = logging.getLogger(__name__)
 
 
 def is_postgresql() -> bool:
@@ -270,19 +272,28 @@ def analyze_if_changed(
     their values), and until it reads new statistics it may plan the next import's lookups and
     history joins for the tables as they were: on a freshly loaded database, nearly twice the
     importer's database time (bench/imports.py). Autovacuum would analyze them a minute later,
-    if it runs at all; the next file may come sooner. Run inside the import's transaction, so
-    the statistics describe the rows as the import leaves them; a rollback undoes them, except
-    for the tables' size estimates, which PostgreSQL writes in place. True if it ran.
+    if it runs at all; the next file may come sooner.
+
+    Run inside the import's transaction, so the statistics describe the rows as the import
+    leaves them (a rollback undoes them, except for the tables' size estimates, which PostgreSQL
+    writes in place). Statistics are a help, never a condition: a table someone else is
+    vacuuming or indexing is skipped rather than waited for (SKIP_LOCKED), and an error (a
+    timeout, a role that may not analyze) is logged and leaves the import as it was. True if it
+    asked for the statistics.
     """
     if not is_postgresql() or changed < 50:
         return False
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [_table(model)])
         found = cursor.fetchone()
-        # -1: never analyzed (or vacuumed) since it was created.
-        rows = found[0] if found else -1
-        if rows >= 0 and changed < 50 + 0.1 * rows:
-            return False
-        for table in (model, *also):
-            cursor.execute(f"ANALYZE {_table(table)}")
+    # -1: never analyzed (or vacuumed) since it was created.
+    rows = found[0] if found else -1
+    if rows >= 0 and changed < 50 + 0.1 * rows:
+        return False
+    tables = ", ".join(_table(table) for table in (model, *also))
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE (SKIP_LOCKED) {tables}")
+    except DatabaseError:
+        log.warning("could not analyze %s after an import", tables, exc_info=True)
     return True

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any, cast
+
 import pytest
 from django.db import connection
 from hypothesis import given
@@ -88,3 +91,20 @@ def test_it_analyzes_the_tables_an_import_changed_by_a_tenth_or_more(postgres):
     assert _estimated_contacts() == 300
     assert bulk.analyze_if_changed(Contact, 80, [])
     assert _estimated_contacts() == 379
+
+
+@pytest.mark.services
+def test_it_leaves_the_import_as_it_was_when_the_analysis_fails(postgres, caplog):
+    from crm.models import Contact
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_contact")
+    Contact.objects.bulk_create(
+        Contact(first_name="Ana", last_name=f"Silva-{n}") for n in range(60)
+    )
+    missing = cast(Any, SimpleNamespace(_meta=SimpleNamespace(db_table="no_such_table")))
+    assert bulk.analyze_if_changed(Contact, 60, [missing])
+    assert "could not analyze" in caplog.text
+    # The failed statement was undone alone: the transaction and its rows go on.
+    assert Contact.objects.count() == 60
+    assert _estimated_contacts() == 0
