@@ -1033,14 +1033,14 @@ class ContactImporter:
                 self.deferred.pop(target.id, None)
                 written.add(id(target))
         if len(self.deferred) > PREVIEW_DEFERRED_MAX:
-            bulk.update_rows(
-                Contact,
-                UPDATE_COLUMNS,
-                [
-                    [pk, *state, self.now, self.user_id, search_text]
-                    for pk, (state, search_text) in self.deferred.items()
-                ],
-            )
+            stamp = {"updated_at": self.now, "updated_by_id": self.user_id}
+            rows = []
+            for pk, (state, search_text) in self.deferred.items():
+                # By name, as _contact_values gives them: UPDATE_COLUMNS says the order.
+                values = {**dict(zip(STATE, state, strict=True)), **stamp}
+                values["search_text"] = search_text
+                rows.append([pk, *[values[name] for name in UPDATE_COLUMNS]])
+            bulk.update_rows(Contact, UPDATE_COLUMNS, rows)
             self.deferred.clear()
         return written
 

@@ -2025,6 +2025,24 @@ def test_it_previews_exactly_what_the_import_then_does(
         transaction.set_rollback(True)
 
 
+def test_it_previews_changes_it_had_to_write_as_later_rows_then_find_them(monkeypatch, tmp_path):
+    # Past PREVIEW_DEFERRED_MAX, the changes a preview kept in memory are written: every
+    # column where it belongs, the search text included, or the next row misses or misreads them.
+    monkeypatch.setattr(contacts_module, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(contacts_module, "PREVIEW_DEFERRED_MAX", 0)
+    ContactFactory.create(
+        first_name="Anna", last_name="Kowalska", email="anna@example.org", trade="welder"
+    )
+    rows = [
+        ["first_name", "last_name", "email", "trade", "timezone"],
+        ["Anna", "Kowalska", "anna@example.org", "machinist", "Europe/Warsaw"],
+        ["Anna", "Kowalska", "", "machinist", "Europe/Warsaw"],  # found by name alone
+    ]
+    path = write_csv(tmp_path / "twice.csv", rows)
+    assert run(path, dry_run=True).counts == counts(updated=1, unchanged=1)
+    assert run(path).counts == counts(updated=1, unchanged=1)
+
+
 def test_it_gives_back_a_language_an_earlier_row_of_the_file_took_away(tmp_path):
     # Found by the test above: the link was added again beside the one never deleted.
     import_rows(tmp_path, [{"first_name": "Anna", "email": "a@example.org", "languages": "de"}])
